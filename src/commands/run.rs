@@ -1,0 +1,115 @@
+//! `inferload run`: plan, preflight, load, report.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::{CommandError, Outcome};
+use crate::cli::RunArgs;
+use crate::engine::{self, IntervalSink, StopSignal};
+use crate::report::{self, console, Summary};
+use crate::scenario::{RunPlan, Scenario, Transport};
+use crate::transport::{self, http1::Http1Transport};
+
+/// Reads the scenario and applies the flags: every usage error surfaces here, before any work.
+pub fn plan(args: &RunArgs) -> Result<RunPlan, CommandError> {
+    let scenario = Scenario::from_file(&args.scenario)?;
+    let plan = RunPlan::build(scenario, &args.scenario, &args.overrides())?;
+    if let Some(options) = &plan.target.embedded {
+        options.validate().map_err(|m| {
+            CommandError::Usage(format!("invalid scenario {}: `target.embedded.{m}", args.scenario.display()))
+        })?;
+    }
+    Ok(plan)
+}
+
+pub async fn run(args: RunArgs) -> Result<Outcome, CommandError> {
+    let plan = plan(&args)?;
+    let (summary, run_dir) = execute(plan, args.quiet).await?;
+    print!("{}", console::render(&summary));
+    println!("\nresults: {}", run_dir.display());
+    Ok(if summary.passed { Outcome::Passed } else { Outcome::GateFailed })
+}
+
+/// Runs a plan end to end and writes its result files; returns the summary and the run folder.
+pub async fn execute(mut plan: RunPlan, quiet: bool) -> Result<(Summary, std::path::PathBuf), CommandError> {
+    let embedded = match &plan.target.embedded {
+        Some(options) => {
+            let handle = crate::serve::start("127.0.0.1:0".parse().expect("valid address"), options.clone())
+                .await
+                .context("cannot start the embedded target on 127.0.0.1")?;
+            plan.target.base = Some(
+                format!("http://{}", handle.addr).parse().expect("a socket address is a valid authority"),
+            );
+            Some(handle)
+        }
+        None => None,
+    };
+    let base = plan.target.base.clone().expect("the base URL is set for every target by now");
+    let addr = transport::resolve(&base).await.map_err(|e| anyhow::anyhow!("target.url {base}: {e}"))?;
+    if plan.target.preflight {
+        crate::protocol::preflight::check(&plan.target, addr).await.map_err(anyhow::Error::from)?;
+    }
+
+    let run_dir = report::create_run_dir(&plan.output.run_dir)
+        .with_context(|| format!("cannot create the results folder {}", plan.output.run_dir.display()))?;
+    let stop = StopSignal::new();
+    let signals = tokio::spawn(forward_signals(stop.clone()));
+    let mut sinks: Vec<Box<dyn IntervalSink>> = Vec::new();
+    if !quiet {
+        sinks.push(Box::new(console::PlainProgress::new(5)));
+    }
+
+    let lanes = engine::lane_count(&plan);
+    let outcome = match plan.target.transport {
+        Transport::Http1 => {
+            let transport = std::sync::Arc::new(Http1Transport::new(&plan, addr).map_err(CommandError::Usage)?);
+            engine::run(&plan, transport, lanes, &mut sinks, stop).await
+        }
+    };
+    signals.abort();
+    if let Some(handle) = embedded {
+        handle.stop();
+    }
+
+    let target_url = if plan.target.embedded.is_some() { format!("embedded ({base})") } else { base.to_string() };
+    let summary = Summary::build(&plan, &outcome, &target_url);
+    write_summary(&run_dir, &summary)?;
+    Ok((summary, run_dir))
+}
+
+fn write_summary(run_dir: &Path, summary: &Summary) -> Result<(), CommandError> {
+    let json = serde_json::to_vec_pretty(summary).context("cannot encode summary.json")?;
+    report::write_atomic(&run_dir.join("summary.json"), &json)
+        .with_context(|| format!("cannot write {}", run_dir.join("summary.json").display()))?;
+    Ok(())
+}
+
+/// Turns Ctrl-C and SIGTERM into stop requests: the first stops scheduling, the second forces.
+async fn forward_signals(stop: StopSignal) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut interrupt), Ok(mut terminate)) =
+            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        else {
+            tracing::warn!("cannot install signal handlers; Ctrl-C will end the run without a summary");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            eprintln!("\nstopping: waiting for requests in flight (press Ctrl-C again to stop at once)");
+            stop.escalate();
+        }
+    }
+    #[cfg(not(unix))]
+    loop {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        stop.escalate();
+    }
+}

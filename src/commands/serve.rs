@@ -1,0 +1,17 @@
+//! `inferload serve`: the embedded reference target as its own process.
+
+use anyhow::Context;
+
+use super::{CommandError, Outcome};
+use crate::cli::ServeArgs;
+
+pub async fn serve(args: ServeArgs) -> Result<Outcome, CommandError> {
+    args.options.validate().map_err(CommandError::Usage)?;
+    let handle = crate::serve::start(args.addr, args.options)
+        .await
+        .with_context(|| format!("cannot listen on {}; choose another --addr", args.addr))?;
+    println!("inferload serve listening on http://{}", handle.addr);
+    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+    handle.stop();
+    Ok(Outcome::Passed)
+}

@@ -1,0 +1,311 @@
+//! The run loop: pacer -> lanes -> recorder -> interval snapshots.
+//!
+//! Open loop: a dedicated pacer thread releases each request at its absolute deadline (see
+//! [`crate::timer`]) into a bounded queue that the lanes drain. The queue's capacity plus the
+//! lanes is the cap on requests in flight; at the cap the pacer waits (the request goes out late
+//! and its latency still counts from its intended time) or drops it, by policy. Closed loop: each
+//! lane sends its next request as soon as the previous one ends.
+
+pub mod stop;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::task::JoinSet;
+
+pub use stop::StopSignal;
+
+use crate::scenario::{AtCapacity, LoadMode, RunPlan};
+use crate::schedule::{self, Schedule};
+use crate::stats::{Counts, IntervalSnapshot, PacerCounts, Recorder, Totals};
+use crate::transport::{Job, Lane, Transport};
+
+/// Receives each interval snapshot as the run goes (progress, interval files).
+pub trait IntervalSink: Send {
+    fn on_interval(&mut self, snapshot: &IntervalSnapshot);
+}
+
+/// How a run ended and what it measured.
+pub struct RunOutcome {
+    pub totals: Totals,
+    pub started_at: SystemTime,
+    /// From the start of the load to the end of the last request.
+    pub elapsed: Duration,
+    /// True when a stop signal cut the run short.
+    pub interrupted: bool,
+    pub lanes: usize,
+}
+
+/// Delay between preparing the run and its first intended send, so lanes are waiting when the
+/// first request is due.
+const START_LEAD: Duration = Duration::from_millis(20);
+
+/// Number of lanes (concurrent senders) a transport with one request per connection needs.
+pub fn lane_count(plan: &RunPlan) -> usize {
+    match plan.load.mode {
+        LoadMode::Closed { concurrency } => concurrency as usize,
+        LoadMode::Open { .. } => plan.load.connections.min(plan.load.max_in_flight) as usize,
+    }
+}
+
+/// Runs the load of `plan` over `transport`, feeding every interval to `sinks`.
+pub async fn run<T: Transport>(
+    plan: &RunPlan,
+    transport: T,
+    lanes: usize,
+    sinks: &mut [Box<dyn IntervalSink>],
+    stop: StopSignal,
+) -> RunOutcome {
+    let shard_count = lanes.min(4 * thread::available_parallelism().map_or(2, |n| n.get()));
+    let recorder = Arc::new(Recorder::new(shard_count, plan.route_header.clone()));
+    let started_at = SystemTime::now();
+    let start = Instant::now() + START_LEAD;
+    let measure_start = start + plan.load.warmup;
+    let end = measure_start + plan.load.duration;
+
+    let mut tasks = JoinSet::new();
+    let mut pacer_thread = None;
+    match plan.load.mode {
+        LoadMode::Open { .. } => {
+            let queue_capacity = (plan.load.max_in_flight as usize).saturating_sub(lanes);
+            let (sender, receiver) = flume::bounded::<Job>(queue_capacity);
+            for index in 0..lanes {
+                let mut lane = transport.lane(index);
+                let receiver = receiver.clone();
+                let recorder = Arc::clone(&recorder);
+                tasks.spawn(async move {
+                    while let Ok(job) = receiver.recv_async().await {
+                        let exchange = lane.send(&job).await;
+                        recorder.record(index, &exchange);
+                    }
+                });
+            }
+            let schedule = schedule::for_mode(plan.load.mode, end - start)
+                .expect("open loop has a schedule");
+            let pacer = Pacer {
+                schedule,
+                start,
+                measure_start,
+                at_cap: plan.load.at_cap,
+                recorder: Arc::clone(&recorder),
+                stop: stop.clone(),
+            };
+            pacer_thread = Some(
+                thread::Builder::new()
+                    .name("inferload-pacer".into())
+                    .spawn(move || pacer.run(sender))
+                    .expect("the OS could not start the pacer thread"),
+            );
+        }
+        LoadMode::Closed { .. } => {
+            let sequence = Arc::new(AtomicU64::new(0));
+            for index in 0..lanes {
+                let mut lane = transport.lane(index);
+                let recorder = Arc::clone(&recorder);
+                let stop = stop.clone();
+                let sequence = Arc::clone(&sequence);
+                tasks.spawn(async move {
+                    tokio::time::sleep_until(start.into()).await;
+                    loop {
+                        let now = Instant::now();
+                        if now >= end || stop.is_stopping() {
+                            break;
+                        }
+                        let measured = now >= measure_start;
+                        let job = Job {
+                            intended: now,
+                            sequence: sequence.fetch_add(1, Ordering::Relaxed),
+                            measured,
+                        };
+                        recorder.record_release(Duration::ZERO, measured);
+                        let exchange = lane.send(&job).await;
+                        recorder.record(index, &exchange);
+                    }
+                });
+            }
+        }
+    }
+
+    let mut collector = Collector {
+        recorder: Arc::clone(&recorder),
+        start,
+        measure_start,
+        interval: plan.output.interval,
+        target_rate: match plan.load.mode {
+            LoadMode::Open { rate, .. } => Some(rate),
+            LoadMode::Closed { .. } => None,
+        },
+        index: 0,
+        last_end: Duration::ZERO,
+        totals: Totals::default(),
+    };
+
+    // Collect intervals until the load is over and every request has ended, a grace time
+    // after a stop has passed, or a second stop arrives.
+    let grace = plan.target.timeout + Duration::from_secs(1);
+    let mut grace_deadline: Option<Instant> = None;
+    let mut interrupted = false;
+    let mut next_tick = start + collector.interval;
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let load_over = match &pacer_thread {
+            Some(thread) => thread.is_finished() && recorder.in_flight() == 0,
+            None => tasks.is_empty(),
+        };
+        if load_over {
+            break;
+        }
+        if stop.is_stopping() {
+            interrupted = true;
+            let deadline = *grace_deadline.get_or_insert_with(|| Instant::now() + grace);
+            if stop.is_forced() || Instant::now() >= deadline {
+                break;
+            }
+        }
+        let wake = next_tick.min(Instant::now() + Duration::from_millis(20));
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            _ = stop.stopped() => {}
+        }
+        if Instant::now() >= next_tick {
+            let snapshot = collector.collect(next_tick);
+            for sink in sinks.iter_mut() {
+                sink.on_interval(&snapshot);
+            }
+            next_tick += collector.interval;
+        }
+    }
+
+    tasks.abort_all();
+    let finished = Instant::now();
+    let snapshot = collector.collect(finished.max(start));
+    if snapshot.counts.completed() + snapshot.counts.warmup_ok + snapshot.counts.warmup_errors > 0
+        || snapshot.pacer.sent + snapshot.pacer.dropped > 0
+    {
+        for sink in sinks.iter_mut() {
+            sink.on_interval(&snapshot);
+        }
+    }
+    if let Some(thread) = pacer_thread {
+        stop.request_stop();
+        let _ = thread.join();
+    }
+
+    let mut totals = collector.totals;
+    let measured_end = finished.min(end).max(measure_start);
+    totals.measured_for = measured_end - measure_start;
+    if interrupted {
+        totals.measured_for = finished.saturating_duration_since(measure_start);
+    }
+    totals.in_flight_at_end = recorder.in_flight();
+    RunOutcome {
+        totals,
+        started_at,
+        elapsed: finished.saturating_duration_since(start),
+        interrupted,
+        lanes,
+    }
+}
+
+/// Releases open-loop requests at their deadlines, on its own thread.
+struct Pacer {
+    schedule: Box<dyn Schedule>,
+    start: Instant,
+    measure_start: Instant,
+    at_cap: AtCapacity,
+    recorder: Arc<Recorder>,
+    stop: StopSignal,
+}
+
+impl Pacer {
+    fn run(mut self, sender: flume::Sender<Job>) {
+        crate::timer::lower_timer_slack();
+        let mut sequence = 0u64;
+        while let Some(offset) = self.schedule.next_offset() {
+            let intended = self.start + offset;
+            if !self.wait_until(intended) {
+                break;
+            }
+            let measured = intended >= self.measure_start;
+            let job = Job { intended, sequence, measured };
+            sequence += 1;
+            match self.at_cap {
+                AtCapacity::Drop => match sender.try_send(job) {
+                    Ok(()) => self.release(intended, measured),
+                    Err(flume::TrySendError::Full(_)) => self.recorder.record_drop(measured),
+                    Err(flume::TrySendError::Disconnected(_)) => break,
+                },
+                AtCapacity::Wait => {
+                    let mut pending = job;
+                    loop {
+                        match sender.send_timeout(pending, Duration::from_millis(50)) {
+                            Ok(()) => break,
+                            Err(flume::SendTimeoutError::Timeout(job)) if !self.stop.is_stopping() => {
+                                pending = job;
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                    self.release(intended, measured);
+                }
+            }
+        }
+    }
+
+    fn release(&self, intended: Instant, measured: bool) {
+        let lag = Instant::now().saturating_duration_since(intended);
+        self.recorder.record_release(lag, measured);
+    }
+
+    /// Sleeps until `deadline`, waking every 50 ms to check for a stop. Returns false on stop.
+    fn wait_until(&self, deadline: Instant) -> bool {
+        loop {
+            if self.stop.is_stopping() {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            let step = (deadline - now).min(Duration::from_millis(50));
+            crate::timer::sleep_until(now + step);
+        }
+    }
+}
+
+struct Collector {
+    recorder: Arc<Recorder>,
+    start: Instant,
+    measure_start: Instant,
+    interval: Duration,
+    target_rate: Option<f64>,
+    index: u64,
+    last_end: Duration,
+    totals: Totals,
+}
+
+impl Collector {
+    fn collect(&mut self, at: Instant) -> IntervalSnapshot {
+        let mut counts = Counts::default();
+        let mut pacer = PacerCounts::default();
+        self.recorder.drain_into(&mut counts, &mut pacer);
+        self.totals.counts.add(&counts);
+        self.totals.pacer.add(&pacer);
+        let end = at.saturating_duration_since(self.start);
+        let snapshot = IntervalSnapshot {
+            index: self.index,
+            start: self.last_end,
+            end,
+            warmup: at <= self.measure_start,
+            target_rate: self.target_rate,
+            counts,
+            pacer,
+            in_flight: self.recorder.in_flight(),
+        };
+        self.index += 1;
+        self.last_end = end;
+        snapshot
+    }
+}

@@ -1,0 +1,148 @@
+//! Scenario files (TOML) and their conversion, with command-line overrides, into one validated
+//! [`RunPlan`] before any load starts.
+//!
+//! Every table rejects unknown keys. Value errors come from the TOML parser with the line and a
+//! caret under the bad value; checks that span several keys name the file, the key, the value and
+//! the fix.
+
+pub mod plan;
+pub mod units;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use plan::{
+    AtCapacity, Arrival, LoadMode, OutputPlan, Overrides, PayloadPlan, RunPlan, TargetPlan,
+    Transport,
+};
+use units::{ByteSize, HumanDuration, Rate};
+
+/// Errors found while reading a scenario or building its plan. All are the user's to fix, so
+/// they map to exit status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario file {path}: {source}; check the path and its permissions")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid scenario {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid scenario {path}: `{key}` {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// The file format, as written by users. Field docs are the reference for each key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name used for the results folder; defaults to the file's stem.
+    pub name: Option<String>,
+    pub target: TargetSection,
+    #[serde(default)]
+    pub payload: PayloadSection,
+    #[serde(default)]
+    pub load: LoadSection,
+    #[serde(default)]
+    pub routes: RoutesSection,
+    #[serde(default)]
+    pub output: OutputSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    /// Base URL of the V2 API (the part before `/v2`), or `embedded` for the in-process target.
+    pub url: String,
+    /// Model name used in `/v2/models/{model}/...`.
+    pub model: String,
+    /// Model version; when set, requests go to `/v2/models/{model}/versions/{version}/...`.
+    pub version: Option<String>,
+    /// `http1` (default).
+    pub transport: Option<String>,
+    /// Host header sent instead of the URL's authority, e.g. `ml-api.local`.
+    pub host: Option<String>,
+    /// Extra request headers, e.g. `seldon-model`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Per-request timeout, measured from the actual send.
+    pub timeout: Option<HumanDuration>,
+    pub connect_timeout: Option<HumanDuration>,
+    /// Largest response body read; a larger body is an error of kind `body_too_large`.
+    pub max_response_body: Option<ByteSize>,
+    /// Check server and model readiness before the load (default true).
+    pub preflight: Option<bool>,
+    /// Options of the embedded target, used when `url = "embedded"`.
+    pub embedded: Option<crate::serve::ServeOptions>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadSection {
+    /// A V2 JSON inference request, sent byte for byte. Relative to the scenario file.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSection {
+    /// Open-loop arrival rate: `250/s`, `1000/min`.
+    pub rate: Option<Rate>,
+    /// Closed loop: this many requests always in flight, each sent when the previous returns.
+    pub concurrency: Option<u32>,
+    pub duration: Option<HumanDuration>,
+    /// Load sent before measuring; its requests are counted apart and not in the histograms.
+    pub warmup: Option<HumanDuration>,
+    /// `constant` (default) or `poisson`.
+    pub arrival: Option<String>,
+    /// Seed of the Poisson arrival process.
+    pub seed: Option<u64>,
+    /// Connections opened to the target.
+    pub connections: Option<u32>,
+    /// Cap on requests issued and not yet answered, counting those waiting for a connection.
+    pub max_in_flight: Option<u32>,
+    /// What a request due at the cap does: `wait` (sent late, counted late) or `drop` (counted).
+    pub at_cap: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutesSection {
+    /// Response header naming the variant that served a request (default `x-seldon-route`).
+    pub header: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    /// Parent folder of result folders (default `results`, relative to the working directory).
+    pub dir: Option<PathBuf>,
+    /// Length of each interval snapshot (default 1s).
+    pub interval: Option<HumanDuration>,
+}
+
+impl Scenario {
+    /// Reads and parses a scenario file, without checking values that span several keys.
+    pub fn from_file(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses scenario text; `path` is used in error messages and to resolve relative files.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+        toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+}

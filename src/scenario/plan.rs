@@ -1,0 +1,439 @@
+//! The validated run plan: what one run does, with every value checked and every default filled.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::Uri;
+
+use super::units::{HumanDuration, Rate};
+use super::{Scenario, ScenarioError};
+use crate::serve::ServeOptions;
+
+/// Command-line values that replace the scenario's.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub url: Option<String>,
+    pub rate: Option<Rate>,
+    pub concurrency: Option<u32>,
+    pub duration: Option<HumanDuration>,
+    pub warmup: Option<HumanDuration>,
+    pub connections: Option<u32>,
+    pub max_in_flight: Option<u32>,
+    pub timeout: Option<HumanDuration>,
+    /// `NAME: VALUE` pairs from `-H`, added to (or replacing) the scenario's headers.
+    pub headers: Vec<String>,
+    pub out: Option<PathBuf>,
+}
+
+/// How requests reach the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Http1,
+}
+
+/// The target of a run.
+#[derive(Debug, Clone)]
+pub struct TargetPlan {
+    /// `None` until an embedded target has been started and its address is known.
+    pub base: Option<Uri>,
+    /// Options of the in-process target, when the scenario uses `url = "embedded"`.
+    pub embedded: Option<ServeOptions>,
+    pub model: String,
+    pub version: Option<String>,
+    pub transport: Transport,
+    /// Host header sent in place of the URL's authority.
+    pub host: Option<String>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_response_body: u64,
+    pub preflight: bool,
+}
+
+impl TargetPlan {
+    /// Path and query of `/v2/models/{model}[/versions/{v}]{suffix}` under the base URL.
+    pub fn model_path(&self, suffix: &str) -> String {
+        let prefix = self
+            .base
+            .as_ref()
+            .map(|b| b.path().trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        match &self.version {
+            Some(v) => format!("{prefix}/v2/models/{}/versions/{v}{suffix}", self.model),
+            None => format!("{prefix}/v2/models/{}{suffix}", self.model),
+        }
+    }
+
+    /// Path of a server-level endpoint such as `/v2/health/ready` under the base URL.
+    pub fn server_path(&self, suffix: &str) -> String {
+        let prefix = self
+            .base
+            .as_ref()
+            .map(|b| b.path().trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        format!("{prefix}/v2{suffix}")
+    }
+}
+
+/// The request body sent by every request.
+#[derive(Debug, Clone)]
+pub struct PayloadPlan {
+    pub body: Bytes,
+    pub content_type: HeaderValue,
+    pub source: String,
+}
+
+/// When requests are issued.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LoadMode {
+    /// Open loop: requests at `rate` per second on absolute deadlines.
+    Open { rate: f64, arrival: Arrival },
+    /// Closed loop: `concurrency` requests always in flight.
+    Closed { concurrency: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arrival {
+    Constant,
+    Poisson { seed: u64 },
+}
+
+/// What a request due while `max_in_flight` requests are outstanding does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtCapacity {
+    Wait,
+    Drop,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    pub mode: LoadMode,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub connections: u32,
+    pub max_in_flight: u32,
+    pub at_cap: AtCapacity,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutputPlan {
+    /// The run's own folder; created when the run starts.
+    pub run_dir: PathBuf,
+    pub interval: Duration,
+}
+
+/// Everything one run needs, checked before the run starts.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    pub name: String,
+    pub scenario_path: PathBuf,
+    pub target: TargetPlan,
+    pub payload: PayloadPlan,
+    pub load: LoadPlan,
+    pub route_header: HeaderName,
+    pub output: OutputPlan,
+}
+
+const DEFAULT_DURATION: Duration = Duration::from_secs(30);
+const DEFAULT_CONNECTIONS: u32 = 8;
+const DEFAULT_MAX_IN_FLIGHT: u32 = 1024;
+
+impl RunPlan {
+    /// Checks a parsed scenario with its overrides and fills every default.
+    pub fn build(
+        scenario: Scenario,
+        path: &Path,
+        overrides: &Overrides,
+    ) -> Result<RunPlan, ScenarioError> {
+        let invalid = |key: &str, message: String| ScenarioError::Invalid {
+            path: path.to_owned(),
+            key: key.to_string(),
+            message,
+        };
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+
+        let name = scenario.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "run".into())
+        });
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(invalid(
+                "name",
+                format!("= {name:?} cannot name a results folder; use letters, digits, - and _"),
+            ));
+        }
+
+        let target = build_target(&scenario, overrides, &invalid)?;
+        let payload = build_payload(&scenario, base_dir, &invalid)?;
+        let load = build_load(&scenario, overrides, &invalid)?;
+
+        let route_header_text = scenario.routes.header.as_deref().unwrap_or("x-seldon-route");
+        let route_header = HeaderName::try_from(route_header_text.trim().to_ascii_lowercase())
+            .map_err(|_| {
+                invalid(
+                    "routes.header",
+                    format!("= {route_header_text:?} is not a valid header name"),
+                )
+            })?;
+
+        let interval = scenario
+            .output
+            .interval
+            .map(|d| d.0)
+            .unwrap_or(Duration::from_secs(1));
+        if interval < Duration::from_millis(100) {
+            return Err(invalid(
+                "output.interval",
+                format!("= {:?} is shorter than 100ms; use 1s", interval),
+            ));
+        }
+        let run_dir = match &overrides.out {
+            Some(dir) => dir.clone(),
+            None => {
+                let parent = scenario.output.dir.clone().unwrap_or_else(|| "results".into());
+                parent.join(&name).join(utc_timestamp())
+            }
+        };
+
+        Ok(RunPlan {
+            name,
+            scenario_path: path.to_owned(),
+            target,
+            payload,
+            load,
+            route_header,
+            output: OutputPlan { run_dir, interval },
+        })
+    }
+}
+
+fn build_target(
+    scenario: &Scenario,
+    overrides: &Overrides,
+    invalid: &dyn Fn(&str, String) -> ScenarioError,
+) -> Result<TargetPlan, ScenarioError> {
+    let section = &scenario.target;
+    let url = overrides.url.as_deref().unwrap_or(&section.url).trim();
+    let (base, embedded) = if url == "embedded" {
+        (None, Some(section.embedded.clone().unwrap_or_default()))
+    } else {
+        (Some(parse_base_url(url).map_err(|m| invalid("target.url", m))?), None)
+    };
+    if section.model.trim().is_empty() {
+        return Err(invalid(
+            "target.model",
+            "is missing or empty; set the model name used in /v2/models/{model}/infer".into(),
+        ));
+    }
+    if section.model.contains(['/', '?', '#', ' ']) {
+        return Err(invalid(
+            "target.model",
+            format!("= {:?} contains a character not allowed in a URL path segment", section.model),
+        ));
+    }
+    let transport = match section.transport.as_deref().unwrap_or("http1") {
+        "http1" => Transport::Http1,
+        other => {
+            return Err(invalid(
+                "target.transport",
+                format!("= {other:?} is not a known transport; use http1"),
+            ))
+        }
+    };
+
+    let mut headers = Vec::new();
+    for (name, value) in &section.headers {
+        headers.push(parse_header(name, value).map_err(|m| invalid("target.headers", m))?);
+    }
+    for raw in &overrides.headers {
+        let Some((name, value)) = raw.split_once(':') else {
+            return Err(invalid(
+                "--header",
+                format!("= {raw:?} has no colon; write it as 'NAME: VALUE'"),
+            ));
+        };
+        let (name, value) = parse_header(name, value).map_err(|m| invalid("--header", m))?;
+        headers.retain(|(existing, _)| *existing != name);
+        headers.push((name, value));
+    }
+    if let Some(host) = &section.host {
+        HeaderValue::try_from(host.trim()).map_err(|_| {
+            invalid("target.host", format!("= {host:?} is not a valid Host header value"))
+        })?;
+    }
+
+    let timeout = overrides.timeout.or(section.timeout).map(|d| d.0);
+    let timeout = timeout.unwrap_or(Duration::from_secs(10));
+    if timeout.is_zero() {
+        return Err(invalid("target.timeout", "= 0 would fail every request; use e.g. 5s".into()));
+    }
+    Ok(TargetPlan {
+        base,
+        embedded,
+        model: section.model.trim().to_string(),
+        version: section.version.clone(),
+        transport,
+        host: section.host.as_ref().map(|h| h.trim().to_string()),
+        headers,
+        timeout,
+        connect_timeout: section.connect_timeout.map(|d| d.0).unwrap_or(Duration::from_secs(3)),
+        max_response_body: section.max_response_body.map(|b| b.0).unwrap_or(4 * 1024 * 1024),
+        preflight: section.preflight.unwrap_or(true),
+    })
+}
+
+/// Parses a base URL such as `http://127.0.0.1:8080/prefix`, with a message naming the fix.
+pub fn parse_base_url(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("= {url:?} is not a valid URL ({e}); write e.g. http://127.0.0.1:8080"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some(other) => {
+            return Err(format!(
+                "= {url:?} uses scheme `{other}`, which this build does not support; use http://"
+            ))
+        }
+        None => return Err(format!("= {url:?} has no scheme; write e.g. http://{url}")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("= {url:?} has no host; write e.g. http://127.0.0.1:8080"));
+    }
+    if uri.query().is_some() {
+        return Err(format!("= {url:?} has a query string; give only the base URL before /v2"));
+    }
+    if uri.path().contains("/v2/") || uri.path().ends_with("/v2") {
+        return Err(format!(
+            "= {url:?} includes the /v2 path; give only the base URL before /v2, the model \
+             comes from target.model"
+        ));
+    }
+    Ok(uri)
+}
+
+fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let header_name = HeaderName::try_from(name.trim().to_ascii_lowercase())
+        .map_err(|_| format!("header name {name:?} is not a valid HTTP header name"))?;
+    let header_value = HeaderValue::try_from(value.trim())
+        .map_err(|_| format!("value of header {name:?} contains characters not allowed in HTTP"))?;
+    Ok((header_name, header_value))
+}
+
+fn build_payload(
+    scenario: &Scenario,
+    base_dir: &Path,
+    invalid: &dyn Fn(&str, String) -> ScenarioError,
+) -> Result<PayloadPlan, ScenarioError> {
+    let Some(file) = &scenario.payload.file else {
+        return Err(invalid(
+            "payload.file",
+            "is missing; set it to a V2 JSON inference request file".into(),
+        ));
+    };
+    let full = base_dir.join(file);
+    let body = std::fs::read(&full).map_err(|e| {
+        invalid(
+            "payload.file",
+            format!("= {:?}: cannot read {}: {e}", file, full.display()),
+        )
+    })?;
+    crate::protocol::check_rest_request(&body)
+        .map_err(|m| invalid("payload.file", format!("= {:?}: {m}", file)))?;
+    Ok(PayloadPlan {
+        body: Bytes::from(body),
+        content_type: HeaderValue::from_static("application/json"),
+        source: full.display().to_string(),
+    })
+}
+
+fn build_load(
+    scenario: &Scenario,
+    overrides: &Overrides,
+    invalid: &dyn Fn(&str, String) -> ScenarioError,
+) -> Result<LoadPlan, ScenarioError> {
+    let section = &scenario.load;
+    // A rate on the command line replaces a scenario's concurrency and the other way round.
+    let (rate, concurrency) = match (overrides.rate, overrides.concurrency) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "--rate/--concurrency",
+                "both given; choose an open-loop rate or a closed-loop concurrency".into(),
+            ))
+        }
+        (Some(rate), None) => (Some(rate), None),
+        (None, Some(concurrency)) => (None, Some(concurrency)),
+        (None, None) => (section.rate, section.concurrency),
+    };
+    let arrival = match section.arrival.as_deref().unwrap_or("constant") {
+        "constant" => Arrival::Constant,
+        "poisson" => Arrival::Poisson { seed: section.seed.unwrap_or(1) },
+        other => {
+            return Err(invalid(
+                "load.arrival",
+                format!("= {other:?} is not an arrival process; use constant or poisson"),
+            ))
+        }
+    };
+    let mode = match (rate, concurrency) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "load.rate",
+                "and load.concurrency are both set; keep rate for open loop or concurrency for \
+                 closed loop"
+                    .into(),
+            ))
+        }
+        (Some(rate), None) => LoadMode::Open { rate: rate.per_second(), arrival },
+        (None, Some(0)) => {
+            return Err(invalid("load.concurrency", "= 0; use 1 or more".into()));
+        }
+        (None, Some(concurrency)) => LoadMode::Closed { concurrency },
+        (None, None) => {
+            return Err(invalid(
+                "load.rate",
+                "is missing; set a rate such as \"250/s\" or a closed-loop concurrency".into(),
+            ))
+        }
+    };
+
+    let duration = overrides.duration.or(section.duration).map(|d| d.0).unwrap_or(DEFAULT_DURATION);
+    if duration.is_zero() {
+        return Err(invalid("load.duration", "= 0; use a positive duration such as 30s".into()));
+    }
+    let warmup = overrides.warmup.or(section.warmup).map(|d| d.0).unwrap_or(Duration::ZERO);
+
+    let connections = overrides.connections.or(section.connections).unwrap_or(match mode {
+        LoadMode::Closed { concurrency } => concurrency,
+        LoadMode::Open { .. } => DEFAULT_CONNECTIONS,
+    });
+    if connections == 0 {
+        return Err(invalid("load.connections", "= 0; use 1 or more".into()));
+    }
+    let max_in_flight = overrides
+        .max_in_flight
+        .or(section.max_in_flight)
+        .unwrap_or(DEFAULT_MAX_IN_FLIGHT.max(connections));
+    if max_in_flight == 0 {
+        return Err(invalid("load.max_in_flight", "= 0; use 1 or more".into()));
+    }
+    let at_cap = match section.at_cap.as_deref().unwrap_or("wait") {
+        "wait" => AtCapacity::Wait,
+        "drop" => AtCapacity::Drop,
+        other => {
+            return Err(invalid(
+                "load.at_cap",
+                format!("= {other:?} is not a policy; use wait or drop"),
+            ))
+        }
+    };
+    Ok(LoadPlan { mode, duration, warmup, connections, max_in_flight, at_cap })
+}
+
+/// Returns the current UTC time as `YYYYMMDDTHHMMSSZ`, for results folder names.
+pub fn utc_timestamp() -> String {
+    let text = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    text.replace(['-', ':'], "")
+}

@@ -1,0 +1,356 @@
+//! The embedded reference target: a V2 REST server with simulated latency, stalls, errors and
+//! weighted route headers, for the quick start, the tests and benchmarks.
+//!
+//! It serves HTTP/1.1 and h2c on one port. Endpoints: `GET /v2/health/live`,
+//! `GET /v2/health/ready`, `GET /v2`, `GET /v2/models/{m}`, `GET /v2/models/{m}/ready` and
+//! `POST /v2/models/{m}/infer` (each also under `/versions/{v}`). Any model name is served
+//! unless `models` lists the served ones.
+
+pub mod latency;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub use latency::LatencyModel;
+
+use crate::scenario::units::HumanDuration;
+
+/// Options of `inferload serve`, also accepted as `[target.embedded]` in a scenario.
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeOptions {
+    /// Service time per request: fixed:2ms, uniform:1ms..3ms or lognormal:median=5ms,p99=20ms.
+    #[arg(long, default_value = "fixed:0ms")]
+    #[serde(default)]
+    pub latency: LatencyModel,
+
+    /// Fraction of infer requests answered with HTTP 500, from 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub error_rate: f64,
+
+    /// Every Nth infer request stalls for --stall-for before its normal latency.
+    #[arg(long)]
+    pub stall_every: Option<u64>,
+
+    /// Extra wait of a stalled request.
+    #[arg(long, default_value = "0ms")]
+    #[serde(default = "zero_duration")]
+    pub stall_for: HumanDuration,
+
+    /// Route labels and weights, e.g. baseline-predictor_1=70,enhanced-predictor_1=30; each
+    /// response names one in `x-seldon-route: :label:`.
+    #[arg(long)]
+    pub routes: Option<RouteWeights>,
+
+    /// Model names served (comma-separated); others get 404. Empty serves any name.
+    #[arg(long, value_delimiter = ',')]
+    #[serde(default)]
+    pub models: Vec<String>,
+
+    /// At most this many requests are served at once; the rest wait their turn.
+    #[arg(long)]
+    pub max_concurrency: Option<u32>,
+
+    /// Seed of the random choices (latency samples, errors, routes).
+    #[arg(long, default_value_t = 1)]
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn zero_duration() -> HumanDuration {
+    HumanDuration(Duration::ZERO)
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+impl ServeOptions {
+    /// Checks values that the types alone do not.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.error_rate) {
+            return Err(format!("error_rate = {} is outside 0..1; use e.g. 0.01 for 1%", self.error_rate));
+        }
+        if self.stall_every == Some(0) {
+            return Err("stall_every = 0; use 1 or more, or leave it out".into());
+        }
+        if self.max_concurrency == Some(0) {
+            return Err("max_concurrency = 0; use 1 or more, or leave it out".into());
+        }
+        Ok(())
+    }
+}
+
+/// Route labels with relative weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteWeights(pub Vec<(String, f64)>);
+
+impl FromStr for RouteWeights {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut routes = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (label, weight) = part.split_once('=').ok_or_else(|| {
+                format!("invalid route `{part}`: write LABEL=WEIGHT, e.g. baseline-predictor_1=70")
+            })?;
+            let weight: f64 = weight.trim().parse().ok().filter(|w: &f64| w.is_finite() && *w >= 0.0).ok_or_else(|| {
+                format!("invalid route weight in `{part}`: use a number of 0 or more")
+            })?;
+            routes.push((label.trim().to_string(), weight));
+        }
+        if routes.is_empty() || routes.iter().all(|(_, w)| *w == 0.0) {
+            return Err(format!("invalid routes `{text}`: give at least one LABEL=WEIGHT with a weight above 0"));
+        }
+        Ok(RouteWeights(routes))
+    }
+}
+
+impl<'de> Deserialize<'de> for RouteWeights {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A running embedded target.
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+struct State {
+    options: ServeOptions,
+    cumulative_weights: Vec<(String, f64)>,
+    infer_count: AtomicU64,
+    rng: Mutex<SmallRng>,
+    permits: Option<Semaphore>,
+}
+
+/// Binds `addr` and serves until the returned handle is stopped or dropped with the runtime.
+pub async fn start(addr: SocketAddr, options: ServeOptions) -> std::io::Result<ServerHandle> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let mut total = 0.0;
+    let cumulative_weights = options
+        .routes
+        .as_ref()
+        .map(|r| {
+            r.0.iter()
+                .map(|(label, weight)| {
+                    total += weight;
+                    (label.clone(), total)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let state = Arc::new(State {
+        rng: Mutex::new(SmallRng::seed_from_u64(options.seed)),
+        permits: options.max_concurrency.map(|n| Semaphore::new(n as usize)),
+        cumulative_weights,
+        infer_count: AtomicU64::new(0),
+        options,
+    });
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let state = Arc::clone(&state);
+            tokio::spawn(async move {
+                let service = service_fn(move |request| handle(Arc::clone(&state), request));
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    Ok(ServerHandle { addr, task })
+}
+
+/// Parsed `/v2/...` path.
+enum Endpoint<'a> {
+    Live,
+    Ready,
+    ServerMetadata,
+    ModelMetadata(&'a str),
+    ModelReady(&'a str),
+    Infer(&'a str),
+}
+
+fn route(path: &str) -> Option<Endpoint<'_>> {
+    let rest = path.strip_prefix("/v2")?;
+    match rest {
+        "" | "/" => return Some(Endpoint::ServerMetadata),
+        "/health/live" => return Some(Endpoint::Live),
+        "/health/ready" => return Some(Endpoint::Ready),
+        _ => {}
+    }
+    let rest = rest.strip_prefix("/models/")?;
+    let (model, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let tail = match tail.strip_prefix("versions/") {
+        Some(versioned) => versioned.split_once('/').map(|(_, t)| t).unwrap_or(""),
+        None => tail,
+    };
+    match tail {
+        "" => Some(Endpoint::ModelMetadata(model)),
+        "ready" => Some(Endpoint::ModelReady(model)),
+        "infer" => Some(Endpoint::Infer(model)),
+        _ => None,
+    }
+}
+
+fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts are valid")
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    json(status, serde_json::json!({ "error": message }).to_string())
+}
+
+async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = request.uri().path().to_string();
+    let method = request.method().clone();
+    let Some(endpoint) = route(&path) else {
+        return Ok(error(StatusCode::NOT_FOUND, &format!("no endpoint at {path}")));
+    };
+    let known = |model: &str| state.options.models.is_empty() || state.options.models.iter().any(|m| m == model);
+    let response = match (method, endpoint) {
+        (Method::GET, Endpoint::Live) => json(StatusCode::OK, r#"{"live":true}"#.into()),
+        (Method::GET, Endpoint::Ready) => json(StatusCode::OK, r#"{"ready":true}"#.into()),
+        (Method::GET, Endpoint::ServerMetadata) => json(
+            StatusCode::OK,
+            serde_json::json!({"name": "inferload-serve", "version": env!("CARGO_PKG_VERSION"), "extensions": []})
+                .to_string(),
+        ),
+        (_, Endpoint::ModelMetadata(m) | Endpoint::ModelReady(m) | Endpoint::Infer(m)) if !known(m) => {
+            error(StatusCode::NOT_FOUND, &format!("model {m} not found"))
+        }
+        (Method::GET, Endpoint::ModelReady(_)) => json(StatusCode::OK, r#"{"ready":true}"#.into()),
+        (Method::GET, Endpoint::ModelMetadata(m)) => json(
+            StatusCode::OK,
+            serde_json::json!({
+                "name": m, "versions": ["1"], "platform": "inferload-serve",
+                "inputs": [{"name": "input_data", "datatype": "FP32", "shape": [-1, 10, 35]}],
+                "outputs": [{"name": "output", "datatype": "FP32", "shape": [-1, 2]}]
+            })
+            .to_string(),
+        ),
+        (Method::POST, Endpoint::Infer(m)) => {
+            let model = m.to_string();
+            infer(&state, model, request.into_body()).await
+        }
+        (method, _) => error(StatusCode::METHOD_NOT_ALLOWED, &format!("{method} is not allowed on {path}")),
+    };
+    Ok(response)
+}
+
+/// Largest request body the embedded target reads.
+const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
+
+async fn infer(state: &State, model: String, body: Incoming) -> Response<Full<Bytes>> {
+    let _permit = match &state.permits {
+        Some(permits) => Some(permits.acquire().await.expect("the semaphore is never closed")),
+        None => None,
+    };
+    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large or cut short"),
+    };
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+        return error(StatusCode::BAD_REQUEST, "request body is not valid JSON");
+    }
+
+    let count = state.infer_count.fetch_add(1, Ordering::Relaxed) + 1;
+    let (delay, fail, route) = {
+        let mut rng = state.rng.lock().unwrap_or_else(|e| e.into_inner());
+        let delay = state.options.latency.sample(&mut *rng);
+        let fail = state.options.error_rate > 0.0 && rng.gen::<f64>() < state.options.error_rate;
+        let route = pick_route(&state.cumulative_weights, &mut *rng);
+        (delay, fail, route)
+    };
+    let stall = match state.options.stall_every {
+        Some(every) if count % every == 0 => state.options.stall_for.0,
+        _ => Duration::ZERO,
+    };
+    let total = delay + stall;
+    if !total.is_zero() {
+        crate::timer::precise_sleep(total).await;
+    }
+
+    let mut response = if fail {
+        error(StatusCode::INTERNAL_SERVER_ERROR, "simulated failure")
+    } else {
+        json(
+            StatusCode::OK,
+            format!(
+                r#"{{"model_name":"{model}","model_version":"1","outputs":[{{"name":"output","shape":[1,2],"datatype":"FP32","data":[0.25,0.75]}}]}}"#
+            ),
+        )
+    };
+    if let Some(label) = route {
+        if let Ok(value) = http::HeaderValue::try_from(format!(":{label}:")) {
+            response.headers_mut().insert("x-seldon-route", value);
+        }
+    }
+    response
+}
+
+fn pick_route<'a>(cumulative: &'a [(String, f64)], rng: &mut SmallRng) -> Option<&'a str> {
+    let total = cumulative.last()?.1;
+    let draw = rng.gen::<f64>() * total;
+    cumulative.iter().find(|(_, upto)| draw < *upto).or(cumulative.last()).map(|(l, _)| l.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_paths() {
+        assert!(matches!(route("/v2/models/m/infer"), Some(Endpoint::Infer("m"))));
+        assert!(matches!(route("/v2/models/m/versions/3/infer"), Some(Endpoint::Infer("m"))));
+        assert!(matches!(route("/v2/models/m/ready"), Some(Endpoint::ModelReady("m"))));
+        assert!(matches!(route("/v2/models/m"), Some(Endpoint::ModelMetadata("m"))));
+        assert!(matches!(route("/v2"), Some(Endpoint::ServerMetadata)));
+        assert!(matches!(route("/v2/health/ready"), Some(Endpoint::Ready)));
+        assert!(route("/v1/models/m").is_none());
+        assert!(route("/v2/models/m/explain").is_none());
+    }
+
+    #[test]
+    fn route_weights_parse() {
+        let routes: RouteWeights = "a_1=70, b_1=30".parse().unwrap();
+        assert_eq!(routes.0, vec![("a_1".into(), 70.0), ("b_1".into(), 30.0)]);
+        assert!("a_1".parse::<RouteWeights>().is_err());
+        assert!("a_1=-1".parse::<RouteWeights>().is_err());
+        assert!("a_1=0".parse::<RouteWeights>().is_err());
+    }
+}

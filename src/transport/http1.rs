@@ -1,0 +1,214 @@
+//! HTTP/1.1 keep-alive transport on hyper's connection API: one connection per lane, opened
+//! lazily, reused, and replaced after `Connection: close`, a reset or a timeout.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_TYPE, HOST};
+use http::{HeaderMap, HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::{connect_error_kind, Job, Lane, Transport};
+use crate::scenario::RunPlan;
+use crate::stats::{ErrorKind, Exchange, Failure, Reply, ERROR_BODY_PREFIX};
+
+/// What every HTTP/1.1 lane shares: the address and the prepared request.
+pub struct Http1Transport {
+    addr: SocketAddr,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    timeout: Duration,
+    connect_timeout: Duration,
+    max_body: u64,
+}
+
+impl Http1Transport {
+    /// Prepares the request once; `addr` is the resolved target.
+    pub fn new(plan: &RunPlan, addr: SocketAddr) -> Result<Http1Transport, String> {
+        let target = &plan.target;
+        let base = target.base.as_ref().ok_or("the target address is not known yet")?;
+        let uri: Uri = target
+            .model_path("/infer")
+            .parse()
+            .map_err(|e| format!("invalid request path {}: {e}", target.model_path("/infer")))?;
+        let mut headers = HeaderMap::new();
+        let host = match &target.host {
+            Some(host) => host.clone(),
+            None => base.authority().map(|a| a.to_string()).unwrap_or_default(),
+        };
+        headers.insert(
+            HOST,
+            HeaderValue::try_from(host.as_str()).map_err(|_| format!("invalid Host {host:?}"))?,
+        );
+        headers.insert(CONTENT_TYPE, plan.payload.content_type.clone());
+        for (name, value) in &target.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        Ok(Http1Transport {
+            addr,
+            uri,
+            headers,
+            body: plan.payload.body.clone(),
+            timeout: target.timeout,
+            connect_timeout: target.connect_timeout,
+            max_body: target.max_response_body,
+        })
+    }
+}
+
+impl Transport for Arc<Http1Transport> {
+    type Lane = Http1Lane;
+
+    fn lane(&self, _index: usize) -> Http1Lane {
+        Http1Lane { shared: Arc::clone(self), sender: None }
+    }
+}
+
+/// One HTTP/1.1 connection, opened on first use.
+pub struct Http1Lane {
+    shared: Arc<Http1Transport>,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Http1Lane {
+    async fn connect(&mut self) -> Result<Duration, ErrorKind> {
+        let started = Instant::now();
+        let stream = tokio::time::timeout(self.shared.connect_timeout, TcpStream::connect(self.shared.addr))
+            .await
+            .map_err(|_| ErrorKind::ConnectTimeout)?
+            .map_err(|e| connect_error_kind(&e))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| ErrorKind::ConnectFailed)?;
+        tokio::spawn(async move {
+            // The connection ends when the lane drops its sender or the peer closes it; either
+            // way the lane sees the error on its next request, so it is not logged here.
+            let _ = connection.await;
+        });
+        self.sender = Some(sender);
+        Ok(started.elapsed())
+    }
+
+    async fn exchange(&mut self) -> Result<Reply, Failure> {
+        let sender = self.sender.as_mut().expect("connected before exchange");
+        sender.ready().await.map_err(|e| Failure::new(hyper_error_kind(&e)))?;
+        let mut request = Request::new(Full::new(self.shared.body.clone()));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.shared.uri.clone();
+        *request.headers_mut() = self.shared.headers.clone();
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| Failure::new(hyper_error_kind(&e)))?;
+
+        let (parts, body) = response.into_parts();
+        let status = parts.status.as_u16();
+        if parts.headers.get(CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close")) {
+            // hyper closes the connection after this response; the next request reconnects.
+            self.sender = None;
+        }
+        let keep_prefix = !parts.status.is_success();
+        let error_body = read_body(body, self.shared.max_body, keep_prefix)
+            .await
+            .map_err(|kind| Failure { kind, status: Some(status), headers: Some(parts.headers.clone()), body: None })?;
+        let kind = match status {
+            200..=299 => None,
+            400..=499 => Some(ErrorKind::Http4xx),
+            500..=599 => Some(ErrorKind::Http5xx),
+            _ => Some(ErrorKind::InvalidResponse),
+        };
+        match kind {
+            None => Ok(Reply { status, headers: parts.headers, error_body: None }),
+            Some(kind) => Err(Failure {
+                kind,
+                status: Some(status),
+                headers: Some(parts.headers),
+                body: error_body,
+            }),
+        }
+    }
+}
+
+impl Lane for Http1Lane {
+    async fn send(&mut self, job: &Job) -> Exchange {
+        if self.sender.as_ref().is_some_and(|s| s.is_closed()) {
+            self.sender = None;
+        }
+        let mut connect = None;
+        if self.sender.is_none() {
+            match self.connect().await {
+                Ok(took) => connect = Some(took),
+                Err(kind) => {
+                    let now = Instant::now();
+                    return Exchange {
+                        intended: job.intended,
+                        sent: now,
+                        finished: now,
+                        measured: job.measured,
+                        connect: None,
+                        result: Err(Failure::new(kind)),
+                    };
+                }
+            }
+        }
+        let sent = Instant::now();
+        let result = match tokio::time::timeout(self.shared.timeout, self.exchange()).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::new(ErrorKind::Timeout)),
+        };
+        if let Err(failure) = &result {
+            if failure.kind.closes_connection() {
+                self.sender = None;
+            }
+        }
+        Exchange {
+            intended: job.intended,
+            sent,
+            finished: Instant::now(),
+            measured: job.measured,
+            connect,
+            result,
+        }
+    }
+}
+
+/// Reads a body to its end, failing with `BodyTooLarge` past `max`. Keeps the first bytes when
+/// `keep_prefix` is set, for error reports; otherwise copies nothing.
+async fn read_body(mut body: Incoming, max: u64, keep_prefix: bool) -> Result<Option<Bytes>, ErrorKind> {
+    let mut total: u64 = 0;
+    let mut prefix = keep_prefix.then(BytesMut::new);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| hyper_error_kind(&e))?;
+        if let Ok(data) = frame.into_data() {
+            total += data.len() as u64;
+            if total > max {
+                return Err(ErrorKind::BodyTooLarge);
+            }
+            if let Some(prefix) = prefix.as_mut() {
+                let room = ERROR_BODY_PREFIX.saturating_sub(prefix.len());
+                prefix.extend_from_slice(&data[..room.min(data.len())]);
+            }
+        }
+    }
+    Ok(prefix.map(BytesMut::freeze))
+}
+
+/// Maps a hyper error to its kind: parse errors are invalid responses, everything that ends the
+/// connection early is a reset.
+pub fn hyper_error_kind(error: &hyper::Error) -> ErrorKind {
+    if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
+        ErrorKind::InvalidResponse
+    } else if error.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Reset
+    }
+}

@@ -1,0 +1,63 @@
+//! Transports: how a request reaches the target.
+//!
+//! A transport hands out lanes. A lane sends one request at a time and owns (or shares) a
+//! connection; the engine runs one task per lane, so the number of lanes bounds the requests
+//! being written or awaited at once. HTTP/1.1 has one lane per connection.
+
+pub mod http1;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use http::Uri;
+
+use crate::stats::{ErrorKind, Exchange};
+
+/// One request to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Job {
+    /// When the schedule wanted it sent; latency is measured from here.
+    pub intended: Instant,
+    /// Position in the run, used to rotate payloads.
+    pub sequence: u64,
+    /// False during warm-up.
+    pub measured: bool,
+}
+
+/// A factory of lanes.
+pub trait Transport: Send + Sync + 'static {
+    type Lane: Lane;
+
+    /// Creates lane `index`; lanes may share connections.
+    fn lane(&self, index: usize) -> Self::Lane;
+}
+
+/// Sends requests one at a time.
+pub trait Lane: Send + 'static {
+    /// Sends `job`'s request and waits for the whole response or a failure. Never panics on
+    /// anything the target sends.
+    fn send(&mut self, job: &Job) -> impl Future<Output = Exchange> + Send;
+}
+
+/// Resolves the socket address of a base URL's authority, defaulting the port from the scheme.
+pub async fn resolve(base: &Uri) -> Result<SocketAddr, String> {
+    let host = base.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let port = base.port_u16().unwrap_or(match base.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    });
+    let mut addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}:{port}: {e}"))?;
+    addrs.next().ok_or_else(|| format!("{host}:{port} resolved to no address"))
+}
+
+/// Maps a connect error to its kind.
+pub fn connect_error_kind(error: &std::io::Error) -> ErrorKind {
+    match error.kind() {
+        std::io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+        std::io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
+        _ => ErrorKind::ConnectFailed,
+    }
+}
