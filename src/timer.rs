@@ -135,7 +135,11 @@ impl PreciseTimer {
         let sequence = queue.next_sequence;
         queue.next_sequence += 1;
         let earliest = queue.heap.peek().map(|Reverse(e)| e.deadline);
-        queue.heap.push(Reverse(Entry { deadline, sequence, waker }));
+        queue.heap.push(Reverse(Entry {
+            deadline,
+            sequence,
+            waker,
+        }));
         if earliest.is_none_or(|first| deadline < first) {
             self.changed.notify_one();
         }

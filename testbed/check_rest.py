@@ -2,11 +2,13 @@
 
 Sends V2 REST requests to NGINX on 127.0.0.1 over one keep-alive connection
 and checks readiness, metadata, inference for each model, the experiment's
-70/30 split, the route and timing headers, and the error replies of each hop.
+70/30 split, the route and timing headers, the error replies of each hop, and
+MLServer's per-model inference metrics.
 Exits 1 when any check fails.
 
 Usage: check_rest.py [--requests N] [--payload FILE]
-Port: INFERLOAD_TB_NGINX_PORT (default 18080).
+Ports: INFERLOAD_TB_NGINX_PORT (default 18080) and, for the Prometheus
+metrics check, INFERLOAD_TB_MLSERVER_METRICS_PORT (default 18092).
 """
 
 import argparse
@@ -146,7 +148,30 @@ def run(args) -> int:
         f"got {status} {body[:200]!r}",
     )
     check_timing_headers(checker, headers, "wrong input shape")
+
+    check_metrics(checker, port_from_env("INFERLOAD_TB_MLSERVER_METRICS_PORT", 18092))
     return checker.finish()
+
+
+def check_metrics(checker: Checker, port: int) -> None:
+    """Check that MLServer's Prometheus endpoint counts inferences per model."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_SECONDS)
+    connection.request("GET", "/metrics")
+    response = connection.getresponse()
+    text = response.read().decode()
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith("model_infer_request_duration_count{"):
+            labels, value = line.rsplit(" ", 1)
+            for model in MODELS:
+                if f'model="{model}"' in labels:
+                    counts[model] = counts.get(model, 0) + float(value)
+    for model in MODELS:
+        checker.check(
+            response.status == 200 and counts.get(model, 0) > 0,
+            f"metrics: model_infer_request_duration_count for {model} is above 0",
+            f"status {response.status}, count {counts.get(model)}",
+        )
 
 
 def main() -> int:

@@ -136,7 +136,7 @@ tb_running_pid() {
     [[ -f "$pid_file" ]] || return 1
     pid="$(cat "$pid_file")"
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+    cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
     case "$component" in
         mlserver) program="mlserver" ;;
         envoy) program="envoy" ;;
@@ -151,9 +151,11 @@ tb_port_in_use() {
     [[ -n "$(ss -ltnH "sport = :$1" 2>/dev/null)" ]]
 }
 
-# Print the process that listens on a port, when ss can tell.
+# Print the program and PID that listen on a port, like "python3 (PID 42)",
+# when ss can tell.
 tb_port_owner() {
-    ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'users:(([^)]*))' | head -n 1 || true
+    ss -ltnpH "sport = :$1" 2>/dev/null |
+        sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\).*/\1 (PID \2)/p' | head -n 1 || true
 }
 
 # Replace the @NAME@ placeholders of a template and write the result.
@@ -237,6 +239,15 @@ tb_component_ready() {
     esac
 }
 
+# Succeed while a process exists and has not exited. An exited process stays
+# a zombie until its parent reaps it; the testbed's processes are reparented
+# to PID 1, which may reap them only seconds later.
+tb_process_alive() {
+    local state
+    state="$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)" || return 1
+    [[ -n "$state" && "$state" != Z ]]
+}
+
 # Stop one component that this run folder started, wait for it to exit, and
 # remove its PID file. A PID file whose process is gone, or belongs to another
 # program, is removed without killing anything.
@@ -256,18 +267,18 @@ tb_stop_component() {
         kill -TERM "$pid" 2>/dev/null || true
     fi
     deadline=$((SECONDS + 15))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+    while tb_process_alive "$pid" && ((SECONDS < deadline)); do
         sleep 0.1
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if tb_process_alive "$pid"; then
         echo "$component: PID $pid still running 15 s after the stop signal; sending SIGKILL" >&2
         kill -KILL "$pid" 2>/dev/null || true
         deadline=$((SECONDS + 5))
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+        while tb_process_alive "$pid" && ((SECONDS < deadline)); do
             sleep 0.1
         done
     fi
-    if kill -0 "$pid" 2>/dev/null; then
+    if tb_process_alive "$pid"; then
         tb_die "$component: PID $pid did not exit after SIGKILL"
     fi
     rm -f "$pid_file"

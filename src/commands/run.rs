@@ -17,7 +17,10 @@ pub fn plan(args: &RunArgs) -> Result<RunPlan, CommandError> {
     let plan = RunPlan::build(scenario, &args.scenario, &args.overrides())?;
     if let Some(options) = &plan.target.embedded {
         options.validate().map_err(|m| {
-            CommandError::Usage(format!("invalid scenario {}: `target.embedded.{m}", args.scenario.display()))
+            CommandError::Usage(format!(
+                "invalid scenario {}: `target.embedded.{m}",
+                args.scenario.display()
+            ))
         })?;
     }
     Ok(plan)
@@ -28,31 +31,55 @@ pub async fn run(args: RunArgs) -> Result<Outcome, CommandError> {
     let (summary, run_dir) = execute(plan, args.quiet).await?;
     print!("{}", console::render(&summary));
     println!("\nresults: {}", run_dir.display());
-    Ok(if summary.passed { Outcome::Passed } else { Outcome::GateFailed })
+    Ok(if summary.passed {
+        Outcome::Passed
+    } else {
+        Outcome::GateFailed
+    })
 }
 
 /// Runs a plan end to end and writes its result files; returns the summary and the run folder.
-pub async fn execute(mut plan: RunPlan, quiet: bool) -> Result<(Summary, std::path::PathBuf), CommandError> {
+pub async fn execute(
+    mut plan: RunPlan,
+    quiet: bool,
+) -> Result<(Summary, std::path::PathBuf), CommandError> {
     let embedded = match &plan.target.embedded {
         Some(options) => {
-            let handle = crate::serve::start("127.0.0.1:0".parse().expect("valid address"), options.clone())
-                .await
-                .context("cannot start the embedded target on 127.0.0.1")?;
+            let handle = crate::serve::start(
+                "127.0.0.1:0".parse().expect("valid address"),
+                options.clone(),
+            )
+            .await
+            .context("cannot start the embedded target on 127.0.0.1")?;
             plan.target.base = Some(
-                format!("http://{}", handle.addr).parse().expect("a socket address is a valid authority"),
+                format!("http://{}", handle.addr)
+                    .parse()
+                    .expect("a socket address is a valid authority"),
             );
             Some(handle)
         }
         None => None,
     };
-    let base = plan.target.base.clone().expect("the base URL is set for every target by now");
-    let addr = transport::resolve(&base).await.map_err(|e| anyhow::anyhow!("target.url {base}: {e}"))?;
+    let base = plan
+        .target
+        .base
+        .clone()
+        .expect("the base URL is set for every target by now");
+    let addr = transport::resolve(&base)
+        .await
+        .map_err(|e| anyhow::anyhow!("target.url {base}: {e}"))?;
     if plan.target.preflight {
-        crate::protocol::preflight::check(&plan.target, addr).await.map_err(anyhow::Error::from)?;
+        crate::protocol::preflight::check(&plan.target, addr)
+            .await
+            .map_err(anyhow::Error::from)?;
     }
 
-    let run_dir = report::create_run_dir(&plan.output.run_dir)
-        .with_context(|| format!("cannot create the results folder {}", plan.output.run_dir.display()))?;
+    let run_dir = report::create_run_dir(&plan.output.run_dir).with_context(|| {
+        format!(
+            "cannot create the results folder {}",
+            plan.output.run_dir.display()
+        )
+    })?;
     let stop = StopSignal::new();
     let signals = tokio::spawn(forward_signals(stop.clone()));
     let mut sinks: Vec<Box<dyn IntervalSink>> = Vec::new();
@@ -63,7 +90,8 @@ pub async fn execute(mut plan: RunPlan, quiet: bool) -> Result<(Summary, std::pa
     let lanes = engine::lane_count(&plan);
     let outcome = match plan.target.transport {
         Transport::Http1 => {
-            let transport = std::sync::Arc::new(Http1Transport::new(&plan, addr).map_err(CommandError::Usage)?);
+            let transport =
+                std::sync::Arc::new(Http1Transport::new(&plan, addr).map_err(CommandError::Usage)?);
             engine::run(&plan, transport, lanes, &mut sinks, stop).await
         }
     };
@@ -72,7 +100,11 @@ pub async fn execute(mut plan: RunPlan, quiet: bool) -> Result<(Summary, std::pa
         handle.stop();
     }
 
-    let target_url = if plan.target.embedded.is_some() { format!("embedded ({base})") } else { base.to_string() };
+    let target_url = if plan.target.embedded.is_some() {
+        format!("embedded ({base})")
+    } else {
+        base.to_string()
+    };
     let summary = Summary::build(&plan, &outcome, &target_url);
     write_summary(&run_dir, &summary)?;
     Ok((summary, run_dir))
@@ -90,10 +122,13 @@ async fn forward_signals(stop: StopSignal) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut interrupt), Ok(mut terminate)) =
-            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-        else {
-            tracing::warn!("cannot install signal handlers; Ctrl-C will end the run without a summary");
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            tracing::warn!(
+                "cannot install signal handlers; Ctrl-C will end the run without a summary"
+            );
             return;
         };
         loop {
@@ -101,7 +136,9 @@ async fn forward_signals(stop: StopSignal) {
                 _ = interrupt.recv() => {}
                 _ = terminate.recv() => {}
             }
-            eprintln!("\nstopping: waiting for requests in flight (press Ctrl-C again to stop at once)");
+            eprintln!(
+                "\nstopping: waiting for requests in flight (press Ctrl-C again to stop at once)"
+            );
             stop.escalate();
         }
     }

@@ -11,7 +11,9 @@ pub async fn serve(args: ServeArgs) -> Result<Outcome, CommandError> {
         .await
         .with_context(|| format!("cannot listen on {}; choose another --addr", args.addr))?;
     println!("inferload serve listening on http://{}", handle.addr);
-    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
     handle.stop();
     Ok(Outcome::Passed)
 }

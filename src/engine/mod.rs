@@ -82,8 +82,8 @@ pub async fn run<T: Transport>(
                     }
                 });
             }
-            let schedule = schedule::for_mode(plan.load.mode, end - start)
-                .expect("open loop has a schedule");
+            let schedule =
+                schedule::for_mode(plan.load.mode, end - start).expect("open loop has a schedule");
             let pacer = Pacer {
                 schedule,
                 start,
@@ -229,7 +229,11 @@ impl Pacer {
                 break;
             }
             let measured = intended >= self.measure_start;
-            let job = Job { intended, sequence, measured };
+            let job = Job {
+                intended,
+                sequence,
+                measured,
+            };
             sequence += 1;
             match self.at_cap {
                 AtCapacity::Drop => match sender.try_send(job) {
@@ -242,7 +246,9 @@ impl Pacer {
                     loop {
                         match sender.send_timeout(pending, Duration::from_millis(50)) {
                             Ok(()) => break,
-                            Err(flume::SendTimeoutError::Timeout(job)) if !self.stop.is_stopping() => {
+                            Err(flume::SendTimeoutError::Timeout(job))
+                                if !self.stop.is_stopping() =>
+                            {
                                 pending = job;
                             }
                             Err(_) => return,

@@ -32,7 +32,10 @@ impl StopSignal {
 
     /// Stops scheduling new requests (idempotent).
     pub fn request_stop(&self) {
-        let _ = self.inner.state.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self
+            .inner
+            .state
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire);
         self.inner.notify.notify_waiters();
     }
 

@@ -36,7 +36,10 @@ pub fn check_rest_request(body: &[u8]) -> Result<(), String> {
     let mut names = std::collections::HashSet::new();
     for input in &request.inputs {
         if !names.insert(input.name.as_str()) {
-            return Err(format!("names input `{}` twice; input names must be unique", input.name));
+            return Err(format!(
+                "names input `{}` twice; input names must be unique",
+                input.name
+            ));
         }
         check_tensor(input)?;
     }
@@ -115,7 +118,8 @@ mod tests {
 
     #[test]
     fn accepts_matching_tensor() {
-        let body = br#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[1,2,3.5,4]}]}"#;
+        let body =
+            br#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[1,2,3.5,4]}]}"#;
         assert_eq!(check_rest_request(body), Ok(()));
     }
 
@@ -131,7 +135,9 @@ mod tests {
     #[test]
     fn rejects_wrong_datatype_value() {
         let body = br#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT32","data":["a"]}]}"#;
-        assert!(check_rest_request(body).unwrap_err().contains("not a valid INT32"));
+        assert!(check_rest_request(body)
+            .unwrap_err()
+            .contains("not a valid INT32"));
     }
 
     #[test]

@@ -12,9 +12,17 @@ pub fn render(summary: &Summary) -> String {
     let mut out = String::new();
     let load = &summary.load;
     let requests = &summary.requests;
-    let _ = writeln!(out, "\n{} -> {} (model {})", summary.scenario, summary.target.url, summary.target.model);
+    let _ = writeln!(
+        out,
+        "\n{} -> {} (model {})",
+        summary.scenario, summary.target.url, summary.target.model
+    );
     if summary.partial {
-        let _ = writeln!(out, "PARTIAL: the run was interrupted; the numbers cover {:.1}s", load.measured_s);
+        let _ = writeln!(
+            out,
+            "PARTIAL: the run was interrupted; the numbers cover {:.1}s",
+            load.measured_s
+        );
     }
     match load.target_rps {
         Some(target) => {
@@ -48,7 +56,11 @@ pub fn render(summary: &Summary) -> String {
         requests.late,
         requests.success_rate * 100.0
     );
-    let _ = writeln!(out, "\n{:<16}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}", "ms", "mean", "p50", "p90", "p95", "p99", "p99.9", "max");
+    let _ = writeln!(
+        out,
+        "\n{:<16}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
+        "ms", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"
+    );
     let mut row = |name: &str, p: &Percentiles| {
         let _ = writeln!(
             out,
@@ -65,7 +77,11 @@ pub fn render(summary: &Summary) -> String {
         row("connect", connect);
     }
     if !summary.routes.is_empty() {
-        let _ = writeln!(out, "\n{:<32}{:>9}{:>9}{:>9}{:>11}{:>11}", "route", "count", "share", "errors", "p50 ms", "p99 ms");
+        let _ = writeln!(
+            out,
+            "\n{:<32}{:>9}{:>9}{:>9}{:>11}{:>11}",
+            "route", "count", "share", "errors", "p50 ms", "p99 ms"
+        );
         for (label, route) in &summary.routes {
             let _ = writeln!(
                 out,
@@ -99,7 +115,10 @@ pub struct PlainProgress {
 
 impl PlainProgress {
     pub fn new(every: u64) -> PlainProgress {
-        PlainProgress { every: every.max(1), started: Instant::now() }
+        PlainProgress {
+            every: every.max(1),
+            started: Instant::now(),
+        }
     }
 }
 

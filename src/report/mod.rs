@@ -15,7 +15,10 @@ pub use summary::Summary;
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temporary = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     {
         let mut file = std::fs::File::create(&temporary)?;
@@ -36,7 +39,12 @@ pub fn create_run_dir(dir: &Path) -> std::io::Result<PathBuf> {
     let mut candidate = dir.to_path_buf();
     let mut suffix = 2;
     while !is_free(&candidate) {
-        let name = format!("{}-{suffix}", dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+        let name = format!(
+            "{}-{suffix}",
+            dir.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        );
         candidate = dir.with_file_name(name);
         suffix += 1;
     }

@@ -178,7 +178,11 @@ impl Summary {
             .map(|(label, stats)| {
                 let summary = RouteSummary {
                     count: stats.ok,
-                    share: if routed_ok > 0 { stats.ok as f64 / routed_ok as f64 } else { 0.0 },
+                    share: if routed_ok > 0 {
+                        stats.ok as f64 / routed_ok as f64
+                    } else {
+                        0.0
+                    },
                     errors: stats.errors,
                     latency_ms: Percentiles::from_micros(&stats.timings.latency),
                     service_time_ms: Percentiles::from_micros(&stats.timings.service),
@@ -189,7 +193,10 @@ impl Summary {
 
         Summary {
             schema_version: SCHEMA_VERSION,
-            tool: Tool { name: "inferload".into(), version: env!("CARGO_PKG_VERSION").into() },
+            tool: Tool {
+                name: "inferload".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
             scenario: plan.name.clone(),
             scenario_file: plan.scenario_path.display().to_string(),
             partial: outcome.interrupted,
@@ -202,7 +209,11 @@ impl Summary {
             load: LoadSummary {
                 mode: mode.into(),
                 target_rps,
-                achieved_rps: if measured_s > 0.0 { pacer.sent as f64 / measured_s } else { 0.0 },
+                achieved_rps: if measured_s > 0.0 {
+                    pacer.sent as f64 / measured_s
+                } else {
+                    0.0
+                },
                 concurrency,
                 duration_s: plan.load.duration.as_secs_f64(),
                 warmup_s: plan.load.warmup.as_secs_f64(),
@@ -232,7 +243,11 @@ impl Summary {
             },
             errors: ErrorSummary {
                 by_kind,
-                status_codes: counts.status_codes.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                status_codes: counts
+                    .status_codes
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect(),
                 top_bodies: counts
                     .error_bodies
                     .top()
@@ -252,6 +267,54 @@ impl Summary {
             hops: BTreeMap::new(),
             gates: Vec::new(),
             passed: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// The exact percentile of sorted samples: the smallest value with at least q*N samples at
+    /// or below it.
+    fn oracle(sorted: &[u64], quantile: f64) -> f64 {
+        let rank = ((quantile * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+        sorted[rank - 1] as f64 / 1000.0
+    }
+
+    #[test]
+    fn percentiles_match_sorted_samples() {
+        let mut rng = StdRng::seed_from_u64(11);
+        for round in 0..20 {
+            let count = rng.gen_range(1..20_000);
+            let spread = 10u64.pow(rng.gen_range(2..8));
+            let mut samples: Vec<u64> = (0..count).map(|_| rng.gen_range(1..spread)).collect();
+            let mut histogram = crate::stats::new_histogram();
+            for value in &samples {
+                histogram.record(*value).unwrap();
+            }
+            samples.sort_unstable();
+            let p = Percentiles::from_micros(&histogram);
+            for (quantile, reported) in [
+                (0.5, p.p50),
+                (0.9, p.p90),
+                (0.95, p.p95),
+                (0.99, p.p99),
+                (0.999, p.p999),
+            ] {
+                let exact = oracle(&samples, quantile);
+                // Three significant digits: any value is within 0.1% of its bucket's top.
+                let tolerance = exact * 0.001 + 0.001;
+                assert!(
+                    (reported - exact).abs() <= tolerance,
+                    "round {round}, q{quantile}: reported {reported}, exact {exact}"
+                );
+            }
+            assert_eq!(p.count, count as u64);
+            let exact_max = *samples.last().unwrap() as f64 / 1000.0;
+            assert!((p.max - exact_max).abs() <= exact_max * 0.001 + 0.001);
         }
     }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use plan::{
-    AtCapacity, Arrival, LoadMode, OutputPlan, Overrides, PayloadPlan, RunPlan, TargetPlan,
+    Arrival, AtCapacity, LoadMode, OutputPlan, Overrides, PayloadPlan, RunPlan, TargetPlan,
     Transport,
 };
 use units::{ByteSize, HumanDuration, Rate};

@@ -170,7 +170,11 @@ impl RunPlan {
         let payload = build_payload(&scenario, base_dir, &invalid)?;
         let load = build_load(&scenario, overrides, &invalid)?;
 
-        let route_header_text = scenario.routes.header.as_deref().unwrap_or("x-seldon-route");
+        let route_header_text = scenario
+            .routes
+            .header
+            .as_deref()
+            .unwrap_or("x-seldon-route");
         let route_header = HeaderName::try_from(route_header_text.trim().to_ascii_lowercase())
             .map_err(|_| {
                 invalid(
@@ -193,7 +197,11 @@ impl RunPlan {
         let run_dir = match &overrides.out {
             Some(dir) => dir.clone(),
             None => {
-                let parent = scenario.output.dir.clone().unwrap_or_else(|| "results".into());
+                let parent = scenario
+                    .output
+                    .dir
+                    .clone()
+                    .unwrap_or_else(|| "results".into());
                 parent.join(&name).join(utc_timestamp())
             }
         };
@@ -220,7 +228,10 @@ fn build_target(
     let (base, embedded) = if url == "embedded" {
         (None, Some(section.embedded.clone().unwrap_or_default()))
     } else {
-        (Some(parse_base_url(url).map_err(|m| invalid("target.url", m))?), None)
+        (
+            Some(parse_base_url(url).map_err(|m| invalid("target.url", m))?),
+            None,
+        )
     };
     if section.model.trim().is_empty() {
         return Err(invalid(
@@ -231,7 +242,10 @@ fn build_target(
     if section.model.contains(['/', '?', '#', ' ']) {
         return Err(invalid(
             "target.model",
-            format!("= {:?} contains a character not allowed in a URL path segment", section.model),
+            format!(
+                "= {:?} contains a character not allowed in a URL path segment",
+                section.model
+            ),
         ));
     }
     let transport = match section.transport.as_deref().unwrap_or("http1") {
@@ -261,14 +275,20 @@ fn build_target(
     }
     if let Some(host) = &section.host {
         HeaderValue::try_from(host.trim()).map_err(|_| {
-            invalid("target.host", format!("= {host:?} is not a valid Host header value"))
+            invalid(
+                "target.host",
+                format!("= {host:?} is not a valid Host header value"),
+            )
         })?;
     }
 
     let timeout = overrides.timeout.or(section.timeout).map(|d| d.0);
     let timeout = timeout.unwrap_or(Duration::from_secs(10));
     if timeout.is_zero() {
-        return Err(invalid("target.timeout", "= 0 would fail every request; use e.g. 5s".into()));
+        return Err(invalid(
+            "target.timeout",
+            "= 0 would fail every request; use e.g. 5s".into(),
+        ));
     }
     Ok(TargetPlan {
         base,
@@ -279,17 +299,23 @@ fn build_target(
         host: section.host.as_ref().map(|h| h.trim().to_string()),
         headers,
         timeout,
-        connect_timeout: section.connect_timeout.map(|d| d.0).unwrap_or(Duration::from_secs(3)),
-        max_response_body: section.max_response_body.map(|b| b.0).unwrap_or(4 * 1024 * 1024),
+        connect_timeout: section
+            .connect_timeout
+            .map(|d| d.0)
+            .unwrap_or(Duration::from_secs(3)),
+        max_response_body: section
+            .max_response_body
+            .map(|b| b.0)
+            .unwrap_or(4 * 1024 * 1024),
         preflight: section.preflight.unwrap_or(true),
     })
 }
 
 /// Parses a base URL such as `http://127.0.0.1:8080/prefix`, with a message naming the fix.
 pub fn parse_base_url(url: &str) -> Result<Uri, String> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| format!("= {url:?} is not a valid URL ({e}); write e.g. http://127.0.0.1:8080"))?;
+    let uri: Uri = url.parse().map_err(|e| {
+        format!("= {url:?} is not a valid URL ({e}); write e.g. http://127.0.0.1:8080")
+    })?;
     match uri.scheme_str() {
         Some("http") => {}
         Some(other) => {
@@ -300,10 +326,14 @@ pub fn parse_base_url(url: &str) -> Result<Uri, String> {
         None => return Err(format!("= {url:?} has no scheme; write e.g. http://{url}")),
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("= {url:?} has no host; write e.g. http://127.0.0.1:8080"));
+        return Err(format!(
+            "= {url:?} has no host; write e.g. http://127.0.0.1:8080"
+        ));
     }
     if uri.query().is_some() {
-        return Err(format!("= {url:?} has a query string; give only the base URL before /v2"));
+        return Err(format!(
+            "= {url:?} has a query string; give only the base URL before /v2"
+        ));
     }
     if uri.path().contains("/v2/") || uri.path().ends_with("/v2") {
         return Err(format!(
@@ -369,7 +399,9 @@ fn build_load(
     };
     let arrival = match section.arrival.as_deref().unwrap_or("constant") {
         "constant" => Arrival::Constant,
-        "poisson" => Arrival::Poisson { seed: section.seed.unwrap_or(1) },
+        "poisson" => Arrival::Poisson {
+            seed: section.seed.unwrap_or(1),
+        },
         other => {
             return Err(invalid(
                 "load.arrival",
@@ -377,38 +409,54 @@ fn build_load(
             ))
         }
     };
-    let mode = match (rate, concurrency) {
-        (Some(_), Some(_)) => {
-            return Err(invalid(
+    let mode =
+        match (rate, concurrency) {
+            (Some(_), Some(_)) => return Err(invalid(
                 "load.rate",
                 "and load.concurrency are both set; keep rate for open loop or concurrency for \
                  closed loop"
                     .into(),
-            ))
-        }
-        (Some(rate), None) => LoadMode::Open { rate: rate.per_second(), arrival },
-        (None, Some(0)) => {
-            return Err(invalid("load.concurrency", "= 0; use 1 or more".into()));
-        }
-        (None, Some(concurrency)) => LoadMode::Closed { concurrency },
-        (None, None) => {
-            return Err(invalid(
-                "load.rate",
-                "is missing; set a rate such as \"250/s\" or a closed-loop concurrency".into(),
-            ))
-        }
-    };
+            )),
+            (Some(rate), None) => LoadMode::Open {
+                rate: rate.per_second(),
+                arrival,
+            },
+            (None, Some(0)) => {
+                return Err(invalid("load.concurrency", "= 0; use 1 or more".into()));
+            }
+            (None, Some(concurrency)) => LoadMode::Closed { concurrency },
+            (None, None) => {
+                return Err(invalid(
+                    "load.rate",
+                    "is missing; set a rate such as \"250/s\" or a closed-loop concurrency".into(),
+                ))
+            }
+        };
 
-    let duration = overrides.duration.or(section.duration).map(|d| d.0).unwrap_or(DEFAULT_DURATION);
+    let duration = overrides
+        .duration
+        .or(section.duration)
+        .map(|d| d.0)
+        .unwrap_or(DEFAULT_DURATION);
     if duration.is_zero() {
-        return Err(invalid("load.duration", "= 0; use a positive duration such as 30s".into()));
+        return Err(invalid(
+            "load.duration",
+            "= 0; use a positive duration such as 30s".into(),
+        ));
     }
-    let warmup = overrides.warmup.or(section.warmup).map(|d| d.0).unwrap_or(Duration::ZERO);
+    let warmup = overrides
+        .warmup
+        .or(section.warmup)
+        .map(|d| d.0)
+        .unwrap_or(Duration::ZERO);
 
-    let connections = overrides.connections.or(section.connections).unwrap_or(match mode {
-        LoadMode::Closed { concurrency } => concurrency,
-        LoadMode::Open { .. } => DEFAULT_CONNECTIONS,
-    });
+    let connections = overrides
+        .connections
+        .or(section.connections)
+        .unwrap_or(match mode {
+            LoadMode::Closed { concurrency } => concurrency,
+            LoadMode::Open { .. } => DEFAULT_CONNECTIONS,
+        });
     if connections == 0 {
         return Err(invalid("load.connections", "= 0; use 1 or more".into()));
     }
@@ -429,7 +477,14 @@ fn build_load(
             ))
         }
     };
-    Ok(LoadPlan { mode, duration, warmup, connections, max_in_flight, at_cap })
+    Ok(LoadPlan {
+        mode,
+        duration,
+        warmup,
+        connections,
+        max_in_flight,
+        at_cap,
+    })
 }
 
 /// Returns the current UTC time as `YYYYMMDDTHHMMSSZ`, for results folder names.

@@ -43,7 +43,9 @@ impl FromStr for Rate {
             }
         };
         let value: f64 = number.parse().map_err(|_| {
-            format!("invalid rate `{text}`: `{number}` is not a number; write it as 250/s or 1000/min")
+            format!(
+                "invalid rate `{text}`: `{number}` is not a number; write it as 250/s or 1000/min"
+            )
         })?;
         if !value.is_finite() || value <= 0.0 {
             return Err(format!(
@@ -120,9 +122,9 @@ impl FromStr for ByteSize {
                 ))
             }
         };
-        let value: u64 = number
-            .parse()
-            .map_err(|_| format!("invalid size `{text}`: write a whole number with a unit, for example 4MiB"))?;
+        let value: u64 = number.parse().map_err(|_| {
+            format!("invalid size `{text}`: write a whole number with a unit, for example 4MiB")
+        })?;
         value
             .checked_mul(multiplier)
             .map(ByteSize)
@@ -197,8 +199,14 @@ mod tests {
 
     #[test]
     fn duration_forms() {
-        assert_eq!("30s".parse::<HumanDuration>().unwrap().0, Duration::from_secs(30));
-        assert_eq!("250ms".parse::<HumanDuration>().unwrap().0, Duration::from_millis(250));
+        assert_eq!(
+            "30s".parse::<HumanDuration>().unwrap().0,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            "250ms".parse::<HumanDuration>().unwrap().0,
+            Duration::from_millis(250)
+        );
         assert_eq!("0".parse::<HumanDuration>().unwrap().0, Duration::ZERO);
         assert!("30".parse::<HumanDuration>().is_err());
         assert!("ten seconds".parse::<HumanDuration>().is_err());

@@ -88,12 +88,14 @@ impl Schedule for Poisson {
 /// Builds the schedule of an open-loop load mode; `None` for closed loop.
 pub fn for_mode(mode: LoadMode, end: Duration) -> Option<Box<dyn Schedule>> {
     match mode {
-        LoadMode::Open { rate, arrival: Arrival::Constant } => {
-            Some(Box::new(Constant::new(rate, end)))
-        }
-        LoadMode::Open { rate, arrival: Arrival::Poisson { seed } } => {
-            Some(Box::new(Poisson::new(rate, seed, end)))
-        }
+        LoadMode::Open {
+            rate,
+            arrival: Arrival::Constant,
+        } => Some(Box::new(Constant::new(rate, end))),
+        LoadMode::Open {
+            rate,
+            arrival: Arrival::Poisson { seed },
+        } => Some(Box::new(Poisson::new(rate, seed, end))),
         LoadMode::Closed { .. } => None,
     }
 }
@@ -128,7 +130,11 @@ mod tests {
         assert_eq!(a, b);
         // 20,000 expected arrivals: the count of a Poisson process has standard deviation
         // sqrt(20,000) ~ 141, so 5 standard deviations is +-707.
-        assert!((a.len() as i64 - 20_000).abs() < 707, "{} arrivals", a.len());
+        assert!(
+            (a.len() as i64 - 20_000).abs() < 707,
+            "{} arrivals",
+            a.len()
+        );
         assert!(a.windows(2).all(|w| w[0] <= w[1]));
         let c = drain(&mut Poisson::new(1000.0, 8, Duration::from_secs(1)));
         assert_ne!(a[..c.len().min(a.len())], c[..]);

@@ -56,9 +56,10 @@ impl LatencyModel {
         match *self {
             LatencyModel::Fixed(d) => LatencyModel::Fixed(scale(d)),
             LatencyModel::Uniform(a, b) => LatencyModel::Uniform(scale(a), scale(b)),
-            LatencyModel::LogNormal { median, p99 } => {
-                LatencyModel::LogNormal { median: scale(median), p99: scale(p99) }
-            }
+            LatencyModel::LogNormal { median, p99 } => LatencyModel::LogNormal {
+                median: scale(median),
+                p99: scale(p99),
+            },
         }
     }
 }
@@ -85,7 +86,9 @@ impl FromStr for LatencyModel {
                     .ok_or_else(|| format!("invalid latency `{text}`: {usage}"))?;
                 let (low, high) = (duration(low, text)?, duration(high, text)?);
                 if high < low {
-                    return Err(format!("invalid latency `{text}`: the upper bound is below the lower"));
+                    return Err(format!(
+                        "invalid latency `{text}`: the upper bound is below the lower"
+                    ));
                 }
                 Ok(LatencyModel::Uniform(low, high))
             }
@@ -103,9 +106,7 @@ impl FromStr for LatencyModel {
                     return Err(format!("invalid latency `{text}`: {usage}"));
                 };
                 if median.is_zero() || p99 <= median {
-                    return Err(format!(
-                        "invalid latency `{text}`: needs 0 < median < p99"
-                    ));
+                    return Err(format!("invalid latency `{text}`: needs 0 < median < p99"));
                 }
                 Ok(LatencyModel::LogNormal { median, p99 })
             }
@@ -142,16 +143,28 @@ mod tests {
 
     #[test]
     fn parses_each_form() {
-        assert_eq!("fixed:2ms".parse(), Ok(LatencyModel::Fixed(Duration::from_millis(2))));
+        assert_eq!(
+            "fixed:2ms".parse(),
+            Ok(LatencyModel::Fixed(Duration::from_millis(2)))
+        );
         assert_eq!(
             "uniform:1ms..3ms".parse(),
-            Ok(LatencyModel::Uniform(Duration::from_millis(1), Duration::from_millis(3)))
+            Ok(LatencyModel::Uniform(
+                Duration::from_millis(1),
+                Duration::from_millis(3)
+            ))
         );
         assert!(matches!(
             "lognormal:median=5ms,p99=20ms".parse::<LatencyModel>(),
             Ok(LatencyModel::LogNormal { .. })
         ));
-        for bad in ["fixed", "fixed:abc", "uniform:3ms..1ms", "lognormal:median=5ms", "gamma:1ms"] {
+        for bad in [
+            "fixed",
+            "fixed:abc",
+            "uniform:3ms..1ms",
+            "lognormal:median=5ms",
+            "gamma:1ms",
+        ] {
             assert!(bad.parse::<LatencyModel>().is_err(), "{bad}");
         }
     }
@@ -160,8 +173,9 @@ mod tests {
     fn lognormal_quantiles_match_parameters() {
         let model: LatencyModel = "lognormal:median=5ms,p99=20ms".parse().unwrap();
         let mut rng = StdRng::seed_from_u64(3);
-        let mut samples: Vec<f64> =
-            (0..200_000).map(|_| model.sample(&mut rng).as_secs_f64() * 1000.0).collect();
+        let mut samples: Vec<f64> = (0..200_000)
+            .map(|_| model.sample(&mut rng).as_secs_f64() * 1000.0)
+            .collect();
         samples.sort_by(f64::total_cmp);
         let median = samples[samples.len() / 2];
         let p99 = samples[samples.len() * 99 / 100];

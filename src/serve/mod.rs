@@ -86,7 +86,10 @@ impl ServeOptions {
     /// Checks values that the types alone do not.
     pub fn validate(&self) -> Result<(), String> {
         if !(0.0..=1.0).contains(&self.error_rate) {
-            return Err(format!("error_rate = {} is outside 0..1; use e.g. 0.01 for 1%", self.error_rate));
+            return Err(format!(
+                "error_rate = {} is outside 0..1; use e.g. 0.01 for 1%",
+                self.error_rate
+            ));
         }
         if self.stall_every == Some(0) {
             return Err("stall_every = 0; use 1 or more, or leave it out".into());
@@ -111,13 +114,20 @@ impl FromStr for RouteWeights {
             let (label, weight) = part.split_once('=').ok_or_else(|| {
                 format!("invalid route `{part}`: write LABEL=WEIGHT, e.g. baseline-predictor_1=70")
             })?;
-            let weight: f64 = weight.trim().parse().ok().filter(|w: &f64| w.is_finite() && *w >= 0.0).ok_or_else(|| {
-                format!("invalid route weight in `{part}`: use a number of 0 or more")
-            })?;
+            let weight: f64 = weight
+                .trim()
+                .parse()
+                .ok()
+                .filter(|w: &f64| w.is_finite() && *w >= 0.0)
+                .ok_or_else(|| {
+                    format!("invalid route weight in `{part}`: use a number of 0 or more")
+                })?;
             routes.push((label.trim().to_string(), weight));
         }
         if routes.is_empty() || routes.iter().all(|(_, w)| *w == 0.0) {
-            return Err(format!("invalid routes `{text}`: give at least one LABEL=WEIGHT with a weight above 0"));
+            return Err(format!(
+                "invalid routes `{text}`: give at least one LABEL=WEIGHT with a weight above 0"
+            ));
         }
         Ok(RouteWeights(routes))
     }
@@ -184,7 +194,9 @@ pub async fn start(addr: SocketAddr, options: ServeOptions) -> std::io::Result<S
             tokio::spawn(async move {
                 let service = service_fn(move |request| handle(Arc::clone(&state), request));
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                let _ = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });
@@ -235,13 +247,21 @@ fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     json(status, serde_json::json!({ "error": message }).to_string())
 }
 
-async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path().to_string();
     let method = request.method().clone();
     let Some(endpoint) = route(&path) else {
-        return Ok(error(StatusCode::NOT_FOUND, &format!("no endpoint at {path}")));
+        return Ok(error(
+            StatusCode::NOT_FOUND,
+            &format!("no endpoint at {path}"),
+        ));
     };
-    let known = |model: &str| state.options.models.is_empty() || state.options.models.iter().any(|m| m == model);
+    let known = |model: &str| {
+        state.options.models.is_empty() || state.options.models.iter().any(|m| m == model)
+    };
     let response = match (method, endpoint) {
         (Method::GET, Endpoint::Live) => json(StatusCode::OK, r#"{"live":true}"#.into()),
         (Method::GET, Endpoint::Ready) => json(StatusCode::OK, r#"{"ready":true}"#.into()),
@@ -277,12 +297,22 @@ const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
 
 async fn infer(state: &State, model: String, body: Incoming) -> Response<Full<Bytes>> {
     let _permit = match &state.permits {
-        Some(permits) => Some(permits.acquire().await.expect("the semaphore is never closed")),
+        Some(permits) => Some(
+            permits
+                .acquire()
+                .await
+                .expect("the semaphore is never closed"),
+        ),
         None => None,
     };
     let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large or cut short"),
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large or cut short",
+            )
+        }
     };
     if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
         return error(StatusCode::BAD_REQUEST, "request body is not valid JSON");
@@ -293,7 +323,7 @@ async fn infer(state: &State, model: String, body: Incoming) -> Response<Full<By
         let mut rng = state.rng.lock().unwrap_or_else(|e| e.into_inner());
         let delay = state.options.latency.sample(&mut *rng);
         let fail = state.options.error_rate > 0.0 && rng.gen::<f64>() < state.options.error_rate;
-        let route = pick_route(&state.cumulative_weights, &mut *rng);
+        let route = pick_route(&state.cumulative_weights, &mut rng);
         (delay, fail, route)
     };
     let stall = match state.options.stall_every {
@@ -326,7 +356,11 @@ async fn infer(state: &State, model: String, body: Incoming) -> Response<Full<By
 fn pick_route<'a>(cumulative: &'a [(String, f64)], rng: &mut SmallRng) -> Option<&'a str> {
     let total = cumulative.last()?.1;
     let draw = rng.gen::<f64>() * total;
-    cumulative.iter().find(|(_, upto)| draw < *upto).or(cumulative.last()).map(|(l, _)| l.as_str())
+    cumulative
+        .iter()
+        .find(|(_, upto)| draw < *upto)
+        .or(cumulative.last())
+        .map(|(l, _)| l.as_str())
 }
 
 #[cfg(test)]
@@ -335,10 +369,22 @@ mod tests {
 
     #[test]
     fn routes_paths() {
-        assert!(matches!(route("/v2/models/m/infer"), Some(Endpoint::Infer("m"))));
-        assert!(matches!(route("/v2/models/m/versions/3/infer"), Some(Endpoint::Infer("m"))));
-        assert!(matches!(route("/v2/models/m/ready"), Some(Endpoint::ModelReady("m"))));
-        assert!(matches!(route("/v2/models/m"), Some(Endpoint::ModelMetadata("m"))));
+        assert!(matches!(
+            route("/v2/models/m/infer"),
+            Some(Endpoint::Infer("m"))
+        ));
+        assert!(matches!(
+            route("/v2/models/m/versions/3/infer"),
+            Some(Endpoint::Infer("m"))
+        ));
+        assert!(matches!(
+            route("/v2/models/m/ready"),
+            Some(Endpoint::ModelReady("m"))
+        ));
+        assert!(matches!(
+            route("/v2/models/m"),
+            Some(Endpoint::ModelMetadata("m"))
+        ));
         assert!(matches!(route("/v2"), Some(Endpoint::ServerMetadata)));
         assert!(matches!(route("/v2/health/ready"), Some(Endpoint::Ready)));
         assert!(route("/v1/models/m").is_none());

@@ -17,8 +17,10 @@ pub enum ErrorKind {
     /// No complete response within the request timeout.
     Timeout,
     /// HTTP 4xx.
+    #[serde(rename = "http_4xx")]
     Http4xx,
     /// HTTP 5xx.
+    #[serde(rename = "http_5xx")]
     Http5xx,
     /// A response that is not valid HTTP or protocol framing.
     InvalidResponse,

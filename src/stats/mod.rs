@@ -70,7 +70,12 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(kind: ErrorKind) -> Failure {
-        Failure { kind, status: None, headers: None, body: None }
+        Failure {
+            kind,
+            status: None,
+            headers: None,
+            body: None,
+        }
     }
 }
 
@@ -118,7 +123,10 @@ pub struct Timings {
 
 impl Default for Timings {
     fn default() -> Self {
-        Timings { latency: new_histogram(), service: new_histogram() }
+        Timings {
+            latency: new_histogram(),
+            service: new_histogram(),
+        }
     }
 }
 
@@ -230,7 +238,10 @@ impl Counts {
     fn record(&mut self, exchange: &Exchange, route_header: &http::HeaderName) {
         if let Some(connect) = exchange.connect {
             self.connects += 1;
-            let _ = self.connect.get_or_insert_with(new_histogram).record(micros(connect));
+            let _ = self
+                .connect
+                .get_or_insert_with(new_histogram)
+                .record(micros(connect));
         }
         if !exchange.measured {
             match exchange.result {
@@ -239,7 +250,11 @@ impl Counts {
             }
             return;
         }
-        let latency = micros(exchange.finished.saturating_duration_since(exchange.intended));
+        let latency = micros(
+            exchange
+                .finished
+                .saturating_duration_since(exchange.intended),
+        );
         let service = micros(exchange.finished.saturating_duration_since(exchange.sent));
         match &exchange.result {
             Ok(reply) => {
@@ -269,7 +284,11 @@ impl Counts {
         }
     }
 
-    fn route_entry(&mut self, headers: &HeaderMap, route_header: &http::HeaderName) -> &mut RouteStats {
+    fn route_entry(
+        &mut self,
+        headers: &HeaderMap,
+        route_header: &http::HeaderName,
+    ) -> &mut RouteStats {
         let label = routes::route_label(headers, route_header);
         if !self.routes.contains_key(label.as_ref()) {
             self.routes.insert(label.to_string(), RouteStats::default());
@@ -317,7 +336,10 @@ impl PacerCounts {
         if lag > LATE_THRESHOLD {
             self.late += 1;
         }
-        let _ = self.lag.get_or_insert_with(new_histogram).record(micros(lag));
+        let _ = self
+            .lag
+            .get_or_insert_with(new_histogram)
+            .record(micros(lag));
     }
 
     pub fn record_drop(&mut self, measured: bool) {
@@ -333,7 +355,10 @@ impl PacerCounts {
             h.reset();
             h
         });
-        *self = PacerCounts { lag, ..PacerCounts::default() };
+        *self = PacerCounts {
+            lag,
+            ..PacerCounts::default()
+        };
     }
 }
 
@@ -350,7 +375,9 @@ pub struct Recorder {
 impl Recorder {
     pub fn new(shard_count: usize, route_header: http::HeaderName) -> Recorder {
         Recorder {
-            shards: (0..shard_count.max(1)).map(|_| Mutex::new(Counts::default())).collect(),
+            shards: (0..shard_count.max(1))
+                .map(|_| Mutex::new(Counts::default()))
+                .collect(),
             pacer: Mutex::new(PacerCounts::default()),
             route_header,
             in_flight: AtomicI64::new(0),
@@ -368,18 +395,27 @@ impl Recorder {
     /// Records a completed request from lane `lane`.
     pub fn record(&self, lane: usize, exchange: &Exchange) {
         let shard = &self.shards[lane % self.shards.len()];
-        shard.lock().unwrap_or_else(|e| e.into_inner()).record(exchange, &self.route_header);
+        shard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(exchange, &self.route_header);
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Records that a request left the pacer for the transport.
     pub fn record_release(&self, lag: Duration, measured: bool) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.pacer.lock().unwrap_or_else(|e| e.into_inner()).record_release(lag, measured);
+        self.pacer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record_release(lag, measured);
     }
 
     pub fn record_drop(&self, measured: bool) {
-        self.pacer.lock().unwrap_or_else(|e| e.into_inner()).record_drop(measured);
+        self.pacer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record_drop(measured);
     }
 
     pub fn in_flight(&self) -> u64 {
@@ -418,8 +454,7 @@ impl IntervalSnapshot {
     /// Requests completed per second in this interval, measured or not.
     pub fn completed_rate(&self) -> f64 {
         let seconds = (self.end - self.start).as_secs_f64();
-        let completed =
-            self.counts.completed() + self.counts.warmup_ok + self.counts.warmup_errors;
+        let completed = self.counts.completed() + self.counts.warmup_ok + self.counts.warmup_errors;
         if seconds > 0.0 {
             completed as f64 / seconds
         } else {

@@ -33,7 +33,10 @@ impl Http1Transport {
     /// Prepares the request once; `addr` is the resolved target.
     pub fn new(plan: &RunPlan, addr: SocketAddr) -> Result<Http1Transport, String> {
         let target = &plan.target;
-        let base = target.base.as_ref().ok_or("the target address is not known yet")?;
+        let base = target
+            .base
+            .as_ref()
+            .ok_or("the target address is not known yet")?;
         let uri: Uri = target
             .model_path("/infer")
             .parse()
@@ -67,7 +70,10 @@ impl Transport for Arc<Http1Transport> {
     type Lane = Http1Lane;
 
     fn lane(&self, _index: usize) -> Http1Lane {
-        Http1Lane { shared: Arc::clone(self), sender: None }
+        Http1Lane {
+            shared: Arc::clone(self),
+            sender: None,
+        }
     }
 }
 
@@ -80,10 +86,13 @@ pub struct Http1Lane {
 impl Http1Lane {
     async fn connect(&mut self) -> Result<Duration, ErrorKind> {
         let started = Instant::now();
-        let stream = tokio::time::timeout(self.shared.connect_timeout, TcpStream::connect(self.shared.addr))
-            .await
-            .map_err(|_| ErrorKind::ConnectTimeout)?
-            .map_err(|e| connect_error_kind(&e))?;
+        let stream = tokio::time::timeout(
+            self.shared.connect_timeout,
+            TcpStream::connect(self.shared.addr),
+        )
+        .await
+        .map_err(|_| ErrorKind::ConnectTimeout)?
+        .map_err(|e| connect_error_kind(&e))?;
         let _ = stream.set_nodelay(true);
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -99,7 +108,10 @@ impl Http1Lane {
 
     async fn exchange(&mut self) -> Result<Reply, Failure> {
         let sender = self.sender.as_mut().expect("connected before exchange");
-        sender.ready().await.map_err(|e| Failure::new(hyper_error_kind(&e)))?;
+        sender
+            .ready()
+            .await
+            .map_err(|e| Failure::new(hyper_error_kind(&e)))?;
         let mut request = Request::new(Full::new(self.shared.body.clone()));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.shared.uri.clone();
@@ -111,14 +123,23 @@ impl Http1Lane {
 
         let (parts, body) = response.into_parts();
         let status = parts.status.as_u16();
-        if parts.headers.get(CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close")) {
+        if parts
+            .headers
+            .get(CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+        {
             // hyper closes the connection after this response; the next request reconnects.
             self.sender = None;
         }
         let keep_prefix = !parts.status.is_success();
         let error_body = read_body(body, self.shared.max_body, keep_prefix)
             .await
-            .map_err(|kind| Failure { kind, status: Some(status), headers: Some(parts.headers.clone()), body: None })?;
+            .map_err(|kind| Failure {
+                kind,
+                status: Some(status),
+                headers: Some(parts.headers.clone()),
+                body: None,
+            })?;
         let kind = match status {
             200..=299 => None,
             400..=499 => Some(ErrorKind::Http4xx),
@@ -126,7 +147,11 @@ impl Http1Lane {
             _ => Some(ErrorKind::InvalidResponse),
         };
         match kind {
-            None => Ok(Reply { status, headers: parts.headers, error_body: None }),
+            None => Ok(Reply {
+                status,
+                headers: parts.headers,
+                error_body: None,
+            }),
             Some(kind) => Err(Failure {
                 kind,
                 status: Some(status),
@@ -182,7 +207,11 @@ impl Lane for Http1Lane {
 
 /// Reads a body to its end, failing with `BodyTooLarge` past `max`. Keeps the first bytes when
 /// `keep_prefix` is set, for error reports; otherwise copies nothing.
-async fn read_body(mut body: Incoming, max: u64, keep_prefix: bool) -> Result<Option<Bytes>, ErrorKind> {
+async fn read_body(
+    mut body: Incoming,
+    max: u64,
+    keep_prefix: bool,
+) -> Result<Option<Bytes>, ErrorKind> {
     let mut total: u64 = 0;
     let mut prefix = keep_prefix.then(BytesMut::new);
     while let Some(frame) = body.frame().await {

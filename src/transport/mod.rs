@@ -42,7 +42,11 @@ pub trait Lane: Send + 'static {
 
 /// Resolves the socket address of a base URL's authority, defaulting the port from the scheme.
 pub async fn resolve(base: &Uri) -> Result<SocketAddr, String> {
-    let host = base.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let host = base
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = base.port_u16().unwrap_or(match base.scheme_str() {
         Some("https") => 443,
         _ => 80,
@@ -50,7 +54,9 @@ pub async fn resolve(base: &Uri) -> Result<SocketAddr, String> {
     let mut addrs = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| format!("cannot resolve {host}:{port}: {e}"))?;
-    addrs.next().ok_or_else(|| format!("{host}:{port} resolved to no address"))
+    addrs
+        .next()
+        .ok_or_else(|| format!("{host}:{port} resolved to no address"))
 }
 
 /// Maps a connect error to its kind.
