@@ -256,7 +256,7 @@ tb_stop_component() {
     pid_file="$(tb_pid_file "$component")"
     [[ -f "$pid_file" ]] || return 0
     if ! pid="$(tb_running_pid "$component")"; then
-        echo "$component: not running (removing stale PID file $pid_file)"
+        echo "$component: not running: PID file $pid_file names no process that this run folder started; removing it"
         rm -f "$pid_file"
         return 0
     fi
