@@ -58,6 +58,15 @@ tb_die() {
     exit 1
 }
 
+# Print the port settings as VAR=value lines. up saves them in the run folder
+# to detect a second up with other ports while the first chain still runs.
+tb_port_settings() {
+    local var
+    for var in "${TB_PORT_VARS[@]}"; do
+        printf '%s=%s\n' "$var" "${!var}"
+    done
+}
+
 tb_validate_settings() {
     local var value seen=" "
     for var in "${TB_PORT_VARS[@]}"; do
@@ -95,7 +104,8 @@ tb_sha256() {
     cat "$@" | sha256sum | cut -d' ' -f1
 }
 
-# Stamps tell whether the venv and the models match the committed sources.
+# A stamp file records the hash of the sources that built the venv or the
+# models, so that editing those sources makes `up` run install again.
 tb_venv_stamp() { tb_sha256 "$TB_DIR/requirements.txt"; }
 tb_models_stamp() { tb_sha256 "$TB_DIR/requirements.txt" "$TB_DIR/train_models.py"; }
 

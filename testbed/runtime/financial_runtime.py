@@ -84,7 +84,7 @@ class FinancialClassifier(MLModel):
         return tensor.reshape(shape[0], TIME_STEPS * FEATURES_PER_STEP)
 
     def _requested_outputs(self, payload: InferenceRequest) -> tuple:
-        """Return the output names the request asks for, all of them when it names none."""
+        """Return the output names that the request names, or all outputs when it names none."""
         if not payload.outputs:
             return OUTPUT_NAMES
         requested = tuple(request_output.name for request_output in payload.outputs)

@@ -64,9 +64,9 @@ local function decode_varint(data, pos)
 end
 
 -- Return message (one protobuf message, no gRPC framing) with field 1 set to
--- model_name. Every other field is copied unchanged; field 1 is written first,
--- which protobuf parsers accept in any position. Returns nil and a reason when
--- the message is not valid protobuf.
+-- model_name. Every other field is copied unchanged. The new field 1 is
+-- written first, and protobuf parsers accept fields in any order.
+-- Returns nil and a reason when the message is not valid protobuf.
 local function replace_model_name(message, model_name)
   local parts = { string.char(MODEL_NAME_FIELD * 8 + WIRE_LENGTH_DELIMITED),
                   encode_varint(#model_name), model_name }
