@@ -45,7 +45,7 @@ def load_payload_values(path: Path) -> tuple:
 
 
 class Checker:
-    """Counts and prints named checks; the summary line ends the output."""
+    """Counter of passed and failed checks that prints each result and, from finish(), the summary line."""
 
     def __init__(self, name: str):
         self.name = name

@@ -4,7 +4,6 @@
 # INFERLOAD_TB_* environment variables, fills in defaults and validates them.
 
 TB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-TB_REPO_DIR="$(dirname "$TB_DIR")"
 
 # Resolve a possibly relative path against the current directory.
 tb_abspath() {
@@ -220,16 +219,17 @@ tb_envoy_ready() {
 
 # An empty gRPC message in its 5-byte frame: the ServerReadyRequest.
 TB_GRPC_EMPTY_FRAME='\x00\x00\x00\x00\x00'
-# ServerReadyResponse{ready: true} in its frame: field 1, varint 1.
-TB_GRPC_READY_REPLY='0000000002 0801'
+# ServerReadyResponse{ready: true} in hex: a frame of 2 bytes holding field 1,
+# varint 1.
+TB_GRPC_READY_REPLY='00000000020801'
 
 # Send gRPC ServerReady with curl over h2c and check that the reply says ready.
 tb_grpc_server_ready() {
     local url="$1" model="$2" reply
-    reply="$(printf "$TB_GRPC_EMPTY_FRAME" | curl -s --max-time 2 --http2-prior-knowledge \
+    reply="$(printf '%b' "$TB_GRPC_EMPTY_FRAME" | curl -s --max-time 2 --http2-prior-knowledge \
         -H 'content-type: application/grpc' -H 'te: trailers' -H "seldon-model: $model" \
         --data-binary @- "$url/inference.GRPCInferenceService/ServerReady" | od -An -tx1 | tr -d ' \n')" || return 1
-    [[ "$reply" == "${TB_GRPC_READY_REPLY// /}" ]]
+    [[ "$reply" == "$TB_GRPC_READY_REPLY" ]]
 }
 
 tb_nginx_ready() {
