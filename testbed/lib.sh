@@ -13,9 +13,12 @@ tb_abspath() {
     esac
 }
 
-TB_VENV="$(tb_abspath "${INFERLOAD_TESTBED_VENV:-$TB_DIR/.venv}")"
-TB_RUN_DIR="$(tb_abspath "${INFERLOAD_TESTBED_RUN:-$TB_DIR/run}")"
-TB_MODELS_DIR="$(tb_abspath "${INFERLOAD_TESTBED_MODELS:-$TB_DIR/models}")"
+# The ports are the machine's, so the state lives in one place per user rather than per
+# checkout: any clone or worktree then sees (and reuses) the testbed another one started.
+TB_STATE_HOME="${XDG_STATE_HOME:-$HOME/.local/state}/inferload-testbed"
+TB_VENV="$(tb_abspath "${INFERLOAD_TESTBED_VENV:-$TB_STATE_HOME/venv}")"
+TB_RUN_DIR="$(tb_abspath "${INFERLOAD_TESTBED_RUN:-$TB_STATE_HOME/run}")"
+TB_MODELS_DIR="$(tb_abspath "${INFERLOAD_TESTBED_MODELS:-$TB_STATE_HOME/models}")"
 TB_PYTHON="$TB_VENV/bin/python"
 TB_LOG_DIR="$TB_RUN_DIR/logs"
 TB_PID_DIR="$TB_RUN_DIR/pids"
