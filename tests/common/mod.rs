@@ -127,3 +127,64 @@ pub fn describe(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// Addresses of the real NGINX -> Envoy -> MLServer chain started by `testbed/up`.
+pub struct Testbed {
+    /// Base URL of the REST ingress, before `/v2`.
+    pub rest_url: String,
+    /// NGINX's gRPC (HTTP/2) listener.
+    pub grpc_url: String,
+    /// MLServer's Prometheus metrics.
+    pub metrics_url: String,
+}
+
+fn port_from_env(name: &str, default: u16) -> u16 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Starts the testbed once per test binary (`testbed/up` is idempotent and installs what is
+/// missing) and returns its addresses. Panics with the script's output when it cannot start.
+pub fn testbed() -> Testbed {
+    static STARTED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let started = STARTED.get_or_init(|| {
+        let output = Command::new("bash")
+            .arg(repo().join("testbed/up"))
+            .output()
+            .map_err(|e| format!("cannot run testbed/up: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(describe(&output))
+        }
+    });
+    if let Err(message) = started {
+        panic!("testbed/up failed:\n{message}");
+    }
+    Testbed {
+        rest_url: format!(
+            "http://127.0.0.1:{}/financial-inference",
+            port_from_env("INFERLOAD_TB_NGINX_PORT", 18080)
+        ),
+        grpc_url: format!("http://127.0.0.1:{}", port_from_env("INFERLOAD_TB_NGINX_GRPC_PORT", 18081)),
+        metrics_url: format!(
+            "http://127.0.0.1:{}/metrics",
+            port_from_env("INFERLOAD_TB_MLSERVER_METRICS_PORT", 18092)
+        ),
+    }
+}
+
+/// Two-sided exact binomial test: the probability, under `p`, of an outcome at most as likely
+/// as `k` successes in `n` trials.
+pub fn binomial_p_value(k: u64, n: u64, p: f64) -> f64 {
+    let ln_choose = |i: u64| -> f64 {
+        (1..=i).map(|j| ((n - i + j) as f64).ln() - (j as f64).ln()).sum()
+    };
+    let ln_pmf = |i: u64| ln_choose(i) + i as f64 * p.ln() + (n - i) as f64 * (1.0 - p).ln();
+    let observed = ln_pmf(k);
+    (0..=n)
+        .map(ln_pmf)
+        .filter(|l| *l <= observed + 1e-9)
+        .map(f64::exp)
+        .sum::<f64>()
+        .min(1.0)
+}
