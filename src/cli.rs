@@ -77,6 +77,20 @@ pub struct RunArgs {
     /// Print no progress lines.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// SLO gate such as 'p99<50ms', 'error_rate<0.1%' or 'achieved>=0.99' (repeatable); added to
+    /// the scenario's [gates]. A failed gate makes the exit status 3.
+    #[arg(long = "gate", value_name = "GATE")]
+    pub gates: Vec<String>,
+
+    /// Also write requests.csv, one row per measured request.
+    #[arg(long)]
+    pub requests_csv: bool,
+
+    /// After a first Ctrl-C or SIGTERM, how long to wait for requests in flight, e.g. 5s
+    /// (default: the request timeout, at most 10s).
+    #[arg(long)]
+    pub stop_grace: Option<HumanDuration>,
 }
 
 impl RunArgs {
@@ -92,6 +106,9 @@ impl RunArgs {
             timeout: self.timeout,
             headers: self.headers.clone(),
             out: self.out.clone(),
+            gates: self.gates.clone(),
+            requests_csv: self.requests_csv,
+            stop_grace: self.stop_grace,
         }
     }
 }

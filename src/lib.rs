@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod commands;
 pub mod engine;
+pub mod gate;
 pub mod protocol;
 pub mod report;
 pub mod scenario;

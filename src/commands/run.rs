@@ -105,7 +105,8 @@ pub async fn execute(
     } else {
         base.to_string()
     };
-    let summary = Summary::build(&plan, &outcome, &target_url);
+    let mut summary = Summary::build(&plan, &outcome, &target_url);
+    crate::gate::apply(&plan.gates, &mut summary).context("cannot evaluate the gates")?;
     write_summary(&run_dir, &summary)?;
     Ok((summary, run_dir))
 }

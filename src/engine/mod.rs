@@ -144,7 +144,7 @@ pub async fn run<T: Transport>(
 
     // Collect intervals until the load is over and every request has ended, a grace time
     // after a stop has passed, or a second stop arrives.
-    let grace = plan.target.timeout + Duration::from_secs(1);
+    let grace = plan.load.stop_grace;
     let mut grace_deadline: Option<Instant> = None;
     let mut interrupted = false;
     let mut next_tick = start + collector.interval;

@@ -104,6 +104,15 @@ pub fn render(summary: &Summary) -> String {
             let _ = writeln!(out, "  {:>8} x {}", body.count, body.body);
         }
     }
+    out.push_str(&crate::gate::render_table(&summary.gates));
+    if !summary.gates.is_empty() {
+        let failed = summary.gates.iter().filter(|g| !g.pass).count();
+        if failed == 0 {
+            let _ = writeln!(out, "\nall {} gates passed", summary.gates.len());
+        } else {
+            let _ = writeln!(out, "\n{failed} of {} gates FAILED", summary.gates.len());
+        }
+    }
     out
 }
 

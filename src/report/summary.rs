@@ -38,7 +38,7 @@ pub struct Summary {
     pub connections_opened: u64,
     pub routes: BTreeMap<String, RouteSummary>,
     pub hops: BTreeMap<String, serde_json::Value>,
-    pub gates: Vec<serde_json::Value>,
+    pub gates: Vec<crate::gate::GateResult>,
     /// True when every gate passed (and when there are none).
     pub passed: bool,
 }

@@ -54,6 +54,9 @@ pub struct Scenario {
     pub routes: RoutesSection,
     #[serde(default)]
     pub output: OutputSection,
+    /// SLO gates: a table of `METRIC = "OP THRESHOLD"` (a list of such strings for several
+    /// conditions on one metric), or a list of whole gates such as `"p99<50ms"`.
+    pub gates: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,6 +113,9 @@ pub struct LoadSection {
     pub max_in_flight: Option<u32>,
     /// What a request due at the cap does: `wait` (sent late, counted late) or `drop` (counted).
     pub at_cap: Option<String>,
+    /// After a first Ctrl-C or SIGTERM, how long to wait for requests in flight (default: the
+    /// request timeout, at most 10s).
+    pub stop_grace: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,6 +132,8 @@ pub struct OutputSection {
     pub dir: Option<PathBuf>,
     /// Length of each interval snapshot (default 1s).
     pub interval: Option<HumanDuration>,
+    /// Write `requests.csv`, one row per request (default false).
+    pub requests_csv: Option<bool>,
 }
 
 impl Scenario {

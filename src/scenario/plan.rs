@@ -25,6 +25,11 @@ pub struct Overrides {
     /// `NAME: VALUE` pairs from `-H`, added to (or replacing) the scenario's headers.
     pub headers: Vec<String>,
     pub out: Option<PathBuf>,
+    /// Gates from `--gate`, added to the scenario's.
+    pub gates: Vec<String>,
+    /// `--requests-csv`: write one row per request.
+    pub requests_csv: bool,
+    pub stop_grace: Option<HumanDuration>,
 }
 
 /// How requests reach the target.
@@ -115,6 +120,8 @@ pub struct LoadPlan {
     pub connections: u32,
     pub max_in_flight: u32,
     pub at_cap: AtCapacity,
+    /// How long a first stop signal waits for requests in flight before the run ends.
+    pub stop_grace: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +129,8 @@ pub struct OutputPlan {
     /// The run's own folder; created when the run starts.
     pub run_dir: PathBuf,
     pub interval: Duration,
+    /// Write `requests.csv` with one row per request.
+    pub requests_csv: bool,
 }
 
 /// Everything one run needs, checked before the run starts.
@@ -134,6 +143,8 @@ pub struct RunPlan {
     pub load: LoadPlan,
     pub route_header: HeaderName,
     pub output: OutputPlan,
+    /// SLO gates: the scenario's, then those from `--gate`.
+    pub gates: Vec<crate::gate::Gate>,
 }
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(30);
@@ -168,7 +179,8 @@ impl RunPlan {
 
         let target = build_target(&scenario, overrides, &invalid)?;
         let payload = build_payload(&scenario, base_dir, &invalid)?;
-        let load = build_load(&scenario, overrides, &invalid)?;
+        let load = build_load(&scenario, overrides, target.timeout, &invalid)?;
+        let gates = build_gates(&scenario, overrides, &load, &invalid)?;
 
         let route_header_text = scenario
             .routes
@@ -213,7 +225,12 @@ impl RunPlan {
             payload,
             load,
             route_header,
-            output: OutputPlan { run_dir, interval },
+            output: OutputPlan {
+                run_dir,
+                interval,
+                requests_csv: overrides.requests_csv || scenario.output.requests_csv == Some(true),
+            },
+            gates,
         })
     }
 }
@@ -379,9 +396,35 @@ fn build_payload(
     })
 }
 
+fn build_gates(
+    scenario: &Scenario,
+    overrides: &Overrides,
+    load: &LoadPlan,
+    invalid: &dyn Fn(&str, String) -> ScenarioError,
+) -> Result<Vec<crate::gate::Gate>, ScenarioError> {
+    let mut gates = match &scenario.gates {
+        Some(value) => crate::gate::from_toml(value).map_err(|m| invalid("gates", m))?,
+        None => Vec::new(),
+    };
+    for text in &overrides.gates {
+        let gate = crate::gate::Gate::parse(text).map_err(|e| invalid("--gate", e.to_string()))?;
+        gates.push(gate);
+    }
+    let open_loop = matches!(load.mode, LoadMode::Open { .. });
+    for gate in &gates {
+        gate.check_plan(open_loop)
+            .map_err(|e| invalid("gates", e.to_string()))?;
+    }
+    Ok(gates)
+}
+
+/// Longest default wait for requests in flight after a first stop signal.
+const MAX_DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+
 fn build_load(
     scenario: &Scenario,
     overrides: &Overrides,
+    timeout: Duration,
     invalid: &dyn Fn(&str, String) -> ScenarioError,
 ) -> Result<LoadPlan, ScenarioError> {
     let section = &scenario.load;
@@ -477,6 +520,11 @@ fn build_load(
             ))
         }
     };
+    let stop_grace = overrides
+        .stop_grace
+        .or(section.stop_grace)
+        .map(|d| d.0)
+        .unwrap_or(timeout.min(MAX_DEFAULT_STOP_GRACE));
     Ok(LoadPlan {
         mode,
         duration,
@@ -484,6 +532,7 @@ fn build_load(
         connections,
         max_in_flight,
         at_cap,
+        stop_grace,
     })
 }
 
