@@ -73,5 +73,8 @@ connections = 4
     // Envoy picks each request's cluster at random with weights 70/30, so the baseline count is
     // Binomial(500, 0.7); reject the split only at the 0.1% level.
     let p = binomial_p_value(baseline, 500, 0.7);
-    assert!(p > 0.001, "baseline {baseline} of 500 is unlikely under 70/30 (p = {p})");
+    assert!(
+        p > 0.001,
+        "baseline {baseline} of 500 is unlikely under 70/30 (p = {p})"
+    );
 }

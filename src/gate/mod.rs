@@ -335,9 +335,11 @@ fn parse_threshold(text: &str, unit: Unit) -> Result<f64, String> {
                 "ms" => 1.0,
                 "s" => 1e3,
                 "m" | "min" => 60e3,
-                "" => return Err(format!(
+                "" => {
+                    return Err(format!(
                     "threshold `{text}` has no unit; write it with one, e.g. {text}ms or {text}s"
-                )),
+                ))
+                }
                 other => {
                     return Err(format!(
                         "threshold `{text}` has unknown unit `{other}`; use us, ms, s or m"

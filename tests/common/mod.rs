@@ -139,7 +139,10 @@ pub struct Testbed {
 }
 
 fn port_from_env(name: &str, default: u16) -> u16 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Starts the testbed once per test binary (`testbed/up` is idempotent and installs what is
@@ -165,7 +168,10 @@ pub fn testbed() -> Testbed {
             "http://127.0.0.1:{}/financial-inference",
             port_from_env("INFERLOAD_TB_NGINX_PORT", 18080)
         ),
-        grpc_url: format!("http://127.0.0.1:{}", port_from_env("INFERLOAD_TB_NGINX_GRPC_PORT", 18081)),
+        grpc_url: format!(
+            "http://127.0.0.1:{}",
+            port_from_env("INFERLOAD_TB_NGINX_GRPC_PORT", 18081)
+        ),
         metrics_url: format!(
             "http://127.0.0.1:{}/metrics",
             port_from_env("INFERLOAD_TB_MLSERVER_METRICS_PORT", 18092)
@@ -177,7 +183,9 @@ pub fn testbed() -> Testbed {
 /// as `k` successes in `n` trials.
 pub fn binomial_p_value(k: u64, n: u64, p: f64) -> f64 {
     let ln_choose = |i: u64| -> f64 {
-        (1..=i).map(|j| ((n - i + j) as f64).ln() - (j as f64).ln()).sum()
+        (1..=i)
+            .map(|j| ((n - i + j) as f64).ln() - (j as f64).ln())
+            .sum()
     };
     let ln_pmf = |i: u64| ln_choose(i) + i as f64 * p.ln() + (n - i) as f64 * (1.0 - p).ln();
     let observed = ln_pmf(k);
