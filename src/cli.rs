@@ -27,6 +27,8 @@ pub enum Command {
     Run(RunArgs),
     /// Serve the embedded V2 reference target.
     Serve(ServeArgs),
+    /// Find the highest rate (or concurrency) at which the target meets an objective.
+    Sweep(SweepArgs),
 }
 
 #[derive(Debug, Args)]
@@ -121,4 +123,109 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub options: ServeOptions,
+}
+
+/// Options of `inferload sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Scenario file (TOML); its target, payload and connection settings are used, its load is
+    /// replaced by the sweep's levels.
+    pub scenario: PathBuf,
+
+    /// Objective as a gate, e.g. 'p99<50ms', 'service.p95<=20ms', 'error_rate<0.1%'
+    /// (repeatable). Without --slo and --max-error-rate, the scenario's gates are the objective.
+    #[arg(long = "slo")]
+    pub slos: Vec<crate::gate::Gate>,
+
+    /// Largest error rate a passing step may have, e.g. 0.1% or 0.001.
+    #[arg(long)]
+    pub max_error_rate: Option<crate::sweep::objective::Fraction>,
+
+    /// Open-loop rates to climb, comma-separated, e.g. 100,200,400 or 100/s,200/s.
+    #[arg(long, conflicts_with_all = ["from", "concurrency_levels"])]
+    pub rates: Option<String>,
+
+    /// First rate of a progression, e.g. 50/s (with --to and --step).
+    #[arg(long, requires_all = ["to", "step"])]
+    pub from: Option<Rate>,
+
+    /// Last rate of a progression, e.g. 2000/s.
+    #[arg(long, requires = "from")]
+    pub to: Option<Rate>,
+
+    /// Progression step: a factor such as x1.5 or an increment such as +100/s.
+    #[arg(long, requires = "from")]
+    pub step: Option<crate::sweep::levels::Step>,
+
+    /// Closed-loop concurrency levels in place of rates: 1,2,4,8 or 1..64:x2.
+    #[arg(long, conflicts_with_all = ["from"])]
+    pub concurrency_levels: Option<String>,
+
+    /// Bisection stops when the bracket's width is at most this share of its low end.
+    #[arg(long, default_value = "5%")]
+    pub precision: crate::sweep::objective::Fraction,
+
+    /// A step falls short when it achieves less than the target rate minus this share.
+    #[arg(long, default_value = "5%")]
+    pub rate_tolerance: crate::sweep::objective::Fraction,
+
+    /// Warm-up of each step, before its measurement windows.
+    #[arg(long, default_value = "2s")]
+    pub step_warmup: HumanDuration,
+
+    /// Length of one measurement window.
+    #[arg(long, default_value = "5s")]
+    pub window: HumanDuration,
+
+    /// Most windows per step; a step whose windows never agree is marked unstable.
+    #[arg(long, default_value_t = 4)]
+    pub max_windows: u32,
+
+    /// Consecutive windows agree when their p99 and throughput differ by at most this share.
+    #[arg(long, default_value = "10%")]
+    pub stability: crate::sweep::objective::Fraction,
+
+    /// The generator is the limit when its p99 schedule lag exceeds this (and no request
+    /// waited at the in-flight cap). The default sits well above the 2-7 ms p99 lag measured
+    /// on a 2-core machine running other builds, and well below the growing lag of a pacer
+    /// that cannot keep up.
+    #[arg(long, default_value = "20ms")]
+    pub max_schedule_lag: HumanDuration,
+
+    /// The generator is the limit when its process uses more than this share of the CPUs it
+    /// may run on, over a step.
+    #[arg(long, default_value = "90%")]
+    pub max_generator_cpu: crate::sweep::objective::Fraction,
+
+    /// The knee is the first step whose p99 exceeds this many times the lowest level's p99.
+    #[arg(long, default_value_t = 2.0)]
+    pub knee_factor: f64,
+
+    /// Base URL of the V2 API, replacing the scenario's target.
+    #[arg(long)]
+    pub url: Option<String>,
+
+    /// Connections to open to the target (open loop); default: the scenario's, or 128.
+    #[arg(long)]
+    pub connections: Option<u32>,
+
+    /// Cap on requests in flight, counting those waiting for a connection.
+    #[arg(long)]
+    pub max_in_flight: Option<u32>,
+
+    /// Per-request timeout, e.g. 5s.
+    #[arg(long)]
+    pub timeout: Option<HumanDuration>,
+
+    /// Extra request header 'NAME: VALUE' (repeatable).
+    #[arg(short = 'H', long = "header")]
+    pub headers: Vec<String>,
+
+    /// Folder of the sweep, in place of results/<scenario>/sweep-<UTC time>/.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// Print no progress lines.
+    #[arg(short, long)]
+    pub quiet: bool,
 }

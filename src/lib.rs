@@ -13,5 +13,6 @@ pub mod scenario;
 pub mod schedule;
 pub mod serve;
 pub mod stats;
+pub mod sweep;
 pub mod timer;
 pub mod transport;

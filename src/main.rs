@@ -27,6 +27,7 @@ fn main() {
         match cli.command {
             Command::Run(args) => commands::run::run(args).await,
             Command::Serve(args) => commands::serve::serve(args).await,
+            Command::Sweep(args) => commands::sweep::sweep(args).await,
         }
     });
     // Lanes may still hold connections to a stalled target; do not wait for them.

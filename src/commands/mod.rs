@@ -3,6 +3,7 @@
 
 pub mod run;
 pub mod serve;
+pub mod sweep;
 
 /// How a command that did its work ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -40,9 +40,31 @@ pub async fn run(args: RunArgs) -> Result<Outcome, CommandError> {
 
 /// Runs a plan end to end and writes its result files; returns the summary and the run folder.
 pub async fn execute(
-    mut plan: RunPlan,
+    plan: RunPlan,
     quiet: bool,
 ) -> Result<(Summary, std::path::PathBuf), CommandError> {
+    let mut sinks: Vec<Box<dyn IntervalSink>> = Vec::new();
+    if !quiet {
+        sinks.push(Box::new(console::PlainProgress::new(5)));
+    }
+    let executed = execute_with(plan, sinks, StopSignal::new()).await?;
+    Ok((executed.summary, executed.run_dir))
+}
+
+/// What [`execute_with`] returns: the summary, the run folder and the engine's raw outcome.
+pub struct Executed {
+    pub summary: Summary,
+    pub run_dir: std::path::PathBuf,
+    pub outcome: engine::RunOutcome,
+}
+
+/// Runs a plan end to end with the given interval sinks and stop signal (Ctrl-C and SIGTERM
+/// also reach it), and writes its result files.
+pub async fn execute_with(
+    mut plan: RunPlan,
+    mut sinks: Vec<Box<dyn IntervalSink>>,
+    stop: StopSignal,
+) -> Result<Executed, CommandError> {
     let embedded = match &plan.target.embedded {
         Some(options) => {
             let handle = crate::serve::start(
@@ -80,12 +102,7 @@ pub async fn execute(
             plan.output.run_dir.display()
         )
     })?;
-    let stop = StopSignal::new();
     let signals = tokio::spawn(forward_signals(stop.clone()));
-    let mut sinks: Vec<Box<dyn IntervalSink>> = Vec::new();
-    if !quiet {
-        sinks.push(Box::new(console::PlainProgress::new(5)));
-    }
 
     let lanes = engine::lane_count(&plan);
     let outcome = match plan.target.transport {
@@ -108,7 +125,11 @@ pub async fn execute(
     let mut summary = Summary::build(&plan, &outcome, &target_url);
     crate::gate::apply(&plan.gates, &mut summary).context("cannot evaluate the gates")?;
     write_summary(&run_dir, &summary)?;
-    Ok((summary, run_dir))
+    Ok(Executed {
+        summary,
+        run_dir,
+        outcome,
+    })
 }
 
 fn write_summary(run_dir: &Path, summary: &Summary) -> Result<(), CommandError> {

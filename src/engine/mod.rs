@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 
 pub use stop::StopSignal;
 
+use crate::scenario::stages;
 use crate::scenario::{AtCapacity, LoadMode, RunPlan};
 use crate::schedule::{self, Schedule};
 use crate::stats::{Counts, IntervalSnapshot, PacerCounts, Recorder, Totals};
@@ -82,8 +83,7 @@ pub async fn run<T: Transport>(
                     }
                 });
             }
-            let schedule =
-                schedule::for_mode(plan.load.mode, end - start).expect("open loop has a schedule");
+            let schedule = schedule::for_load(&plan.load).expect("open loop has a schedule");
             let pacer = Pacer {
                 schedule,
                 start,
@@ -101,17 +101,34 @@ pub async fn run<T: Transport>(
         }
         LoadMode::Closed { .. } => {
             let sequence = Arc::new(AtomicU64::new(0));
+            let stage_plans = Arc::new(plan.load.stages.clone());
+            let warmup = plan.load.warmup;
             for index in 0..lanes {
                 let mut lane = transport.lane(index);
                 let recorder = Arc::clone(&recorder);
                 let stop = stop.clone();
                 let sequence = Arc::clone(&sequence);
+                let stage_plans = Arc::clone(&stage_plans);
                 tasks.spawn(async move {
                     tokio::time::sleep_until(start.into()).await;
                     loop {
                         let now = Instant::now();
                         if now >= end || stop.is_stopping() {
                             break;
+                        }
+                        // With concurrency stages, lane `index` only sends while the current
+                        // stage's concurrency is above `index`.
+                        let offset = now - start;
+                        if !stage_plans.is_empty()
+                            && index as u32 >= stages::concurrency_at(&stage_plans, warmup, offset)
+                        {
+                            let Some(next) = stages::next_stage_start(&stage_plans, warmup, offset)
+                            else {
+                                break;
+                            };
+                            let wake = (start + next).min(now + Duration::from_millis(50));
+                            tokio::time::sleep_until(wake.into()).await;
+                            continue;
                         }
                         let measured = now >= measure_start;
                         let job = Job {
@@ -133,10 +150,14 @@ pub async fn run<T: Transport>(
         start,
         measure_start,
         interval: plan.output.interval,
-        target_rate: match plan.load.mode {
-            LoadMode::Open { rate, .. } => Some(rate),
-            LoadMode::Closed { .. } => None,
-        },
+        rates: schedule::for_load(&plan.load),
+        stages: plan
+            .load
+            .stages
+            .iter()
+            .map(|s| (s.duration, Arc::from(s.name.as_str())))
+            .collect(),
+        warmup: plan.load.warmup,
         index: 0,
         last_end: Duration::ZERO,
         totals: Totals::default(),
@@ -193,8 +214,17 @@ pub async fn run<T: Transport>(
         let _ = thread.join();
     }
 
+    // A plan finished early on purpose (see `StopSignal::finish`) is not an interruption; its
+    // measured window ends where scheduling stopped.
+    let finished_early = stop.finished_at();
+    if finished_early.is_some() {
+        interrupted = stop.is_forced();
+    }
     let mut totals = collector.totals;
-    let measured_end = finished.min(end).max(measure_start);
+    let measured_end = finished_early
+        .unwrap_or(finished)
+        .min(end)
+        .max(measure_start);
     totals.measured_for = measured_end - measure_start;
     if interrupted {
         totals.measured_for = finished.saturating_duration_since(measure_start);
@@ -235,6 +265,11 @@ impl Pacer {
                 measured,
             };
             sequence += 1;
+            // A rendezvous queue (capacity 0) is always "full", so it cannot tell.
+            let at_cap = sender.capacity().is_some_and(|c| c > 0) && sender.is_full();
+            if self.at_cap == AtCapacity::Wait && at_cap {
+                self.recorder.record_wait_at_cap(measured);
+            }
             match self.at_cap {
                 AtCapacity::Drop => match sender.try_send(job) {
                     Ok(()) => self.release(intended, measured),
@@ -286,7 +321,11 @@ struct Collector {
     start: Instant,
     measure_start: Instant,
     interval: Duration,
-    target_rate: Option<f64>,
+    /// A second instance of the open-loop schedule, for target rates; `None` for closed loop.
+    rates: Option<Box<dyn Schedule>>,
+    /// Duration and name of each stage, in order.
+    stages: Vec<(Duration, Arc<str>)>,
+    warmup: Duration,
     index: u64,
     last_end: Duration,
     totals: Totals,
@@ -300,12 +339,18 @@ impl Collector {
         self.totals.counts.add(&counts);
         self.totals.pacer.add(&pacer);
         let end = at.saturating_duration_since(self.start);
+        let middle = (self.last_end + end) / 2;
+        let stage = self.stage_at(middle);
         let snapshot = IntervalSnapshot {
             index: self.index,
             start: self.last_end,
             end,
             warmup: at <= self.measure_start,
-            target_rate: self.target_rate,
+            // The rate at the interval's middle is its mean target rate for a held rate and
+            // for a linear ramp alike.
+            target_rate: self.rates.as_ref().map(|r| r.rate_at(middle)),
+            stage,
+            stage_name: stage.map(|i| Arc::clone(&self.stages[i].1)),
             counts,
             pacer,
             in_flight: self.recorder.in_flight(),
@@ -313,5 +358,20 @@ impl Collector {
         self.index += 1;
         self.last_end = end;
         snapshot
+    }
+
+    /// Index of the stage running at `offset`, or `None` in the warm-up or without stages.
+    fn stage_at(&self, offset: Duration) -> Option<usize> {
+        let mut start = self.warmup;
+        if offset < start {
+            return None;
+        }
+        for (index, (duration, _)) in self.stages.iter().enumerate() {
+            start += *duration;
+            if offset < start {
+                return Some(index);
+            }
+        }
+        self.stages.len().checked_sub(1)
     }
 }

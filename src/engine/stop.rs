@@ -2,7 +2,8 @@
 //! scheduling and lets requests in flight finish; a forced stop ends the run at once.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::Notify;
 
@@ -16,6 +17,8 @@ struct Inner {
     /// 0 running, 1 stopping, 2 forced.
     state: AtomicU8,
     notify: Notify,
+    /// When [`StopSignal::finish`] ended the plan early.
+    finished_at: Mutex<Option<Instant>>,
 }
 
 impl StopSignal {
@@ -37,6 +40,27 @@ impl StopSignal {
             .state
             .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire);
         self.inner.notify.notify_waiters();
+    }
+
+    /// Ends the plan early on purpose (a sweep step whose windows already agree): scheduling
+    /// stops as with [`StopSignal::request_stop`], but the run is complete, not interrupted,
+    /// and its measured window ends now.
+    pub fn finish(&self) {
+        self.inner
+            .finished_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(Instant::now);
+        self.request_stop();
+    }
+
+    /// When [`StopSignal::finish`] was first called.
+    pub fn finished_at(&self) -> Option<Instant> {
+        *self
+            .inner
+            .finished_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn is_stopping(&self) -> bool {

@@ -137,10 +137,15 @@ impl IntervalSink for PlainProgress {
             return;
         }
         let p99 = snapshot.counts.timings.latency.value_at_quantile(0.99) as f64 / 1000.0;
+        let stage = match &snapshot.stage_name {
+            Some(name) => format!(" {name}"),
+            None => String::new(),
+        };
         eprintln!(
-            "[{:>6.1}s]{} {:>9.1} req/s, in flight {}, p99 {:.3} ms, errors {}",
+            "[{:>6.1}s]{}{} {:>9.1} req/s, in flight {}, p99 {:.3} ms, errors {}",
             self.started.elapsed().as_secs_f64(),
             if snapshot.warmup { " warm-up" } else { "" },
+            stage,
             snapshot.completed_rate(),
             snapshot.in_flight,
             p99,

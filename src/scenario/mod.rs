@@ -6,6 +6,7 @@
 //! the fix.
 
 pub mod plan;
+pub mod stages;
 pub mod units;
 
 use std::collections::BTreeMap;
@@ -116,6 +117,9 @@ pub struct LoadSection {
     /// After a first Ctrl-C or SIGTERM, how long to wait for requests in flight (default: the
     /// request timeout, at most 10s).
     pub stop_grace: Option<HumanDuration>,
+    /// Stages run one after another in place of `rate`/`concurrency` and `duration`.
+    #[serde(default)]
+    pub stages: Vec<stages::StageSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::Uri;
 
+use super::stages::{self, StageLoad, StagePlan};
 use super::units::{HumanDuration, Rate};
 use super::{Scenario, ScenarioError};
 use crate::serve::ServeOptions;
@@ -122,6 +123,10 @@ pub struct LoadPlan {
     pub at_cap: AtCapacity,
     /// How long a first stop signal waits for requests in flight before the run ends.
     pub stop_grace: Duration,
+    /// Stages after the warm-up; empty for a single rate or concurrency. With stages, `mode`
+    /// holds the mean rate over the stages (open loop) or the highest concurrency (closed
+    /// loop), and `duration` their total.
+    pub stages: Vec<StagePlan>,
 }
 
 #[derive(Debug, Clone)]
@@ -452,8 +457,58 @@ fn build_load(
             ))
         }
     };
-    let mode =
-        match (rate, concurrency) {
+    let staged = overrides.rate.is_none() && overrides.concurrency.is_none();
+    let stages = if staged {
+        stages::build_stages(&section.stages, invalid)?
+    } else {
+        Vec::new()
+    };
+    if !stages.is_empty() {
+        if section.rate.is_some() || section.concurrency.is_some() {
+            return Err(invalid(
+                "load.stages",
+                "is set together with load.rate or load.concurrency; keep the stages or the \
+                 single load, not both"
+                    .into(),
+            ));
+        }
+        if overrides.duration.is_some() || section.duration.is_some() {
+            return Err(invalid(
+                "load.duration",
+                "does not apply to a staged load; each stage has its own duration".into(),
+            ));
+        }
+    }
+    let mode = match stages.first().map(|s| s.load) {
+        Some(StageLoad::Rate { .. }) => {
+            let seconds: f64 = stages.iter().map(|s| s.duration.as_secs_f64()).sum();
+            let count: f64 = stages
+                .iter()
+                .map(|s| match s.load {
+                    StageLoad::Rate { from, to } => (from + to) / 2.0 * s.duration.as_secs_f64(),
+                    StageLoad::Concurrency(_) => 0.0,
+                })
+                .sum();
+            Some(LoadMode::Open {
+                rate: count / seconds,
+                arrival,
+            })
+        }
+        Some(StageLoad::Concurrency(_)) => Some(LoadMode::Closed {
+            concurrency: stages
+                .iter()
+                .map(|s| match s.load {
+                    StageLoad::Concurrency(n) => n,
+                    StageLoad::Rate { .. } => 0,
+                })
+                .max()
+                .unwrap_or(1),
+        }),
+        None => None,
+    };
+    let mode = match mode {
+        Some(mode) => mode,
+        None => match (rate, concurrency) {
             (Some(_), Some(_)) => return Err(invalid(
                 "load.rate",
                 "and load.concurrency are both set; keep rate for open loop or concurrency for \
@@ -474,13 +529,18 @@ fn build_load(
                     "is missing; set a rate such as \"250/s\" or a closed-loop concurrency".into(),
                 ))
             }
-        };
+        },
+    };
 
-    let duration = overrides
-        .duration
-        .or(section.duration)
-        .map(|d| d.0)
-        .unwrap_or(DEFAULT_DURATION);
+    let duration = if stages.is_empty() {
+        overrides
+            .duration
+            .or(section.duration)
+            .map(|d| d.0)
+            .unwrap_or(DEFAULT_DURATION)
+    } else {
+        stages.iter().map(|s| s.duration).sum()
+    };
     if duration.is_zero() {
         return Err(invalid(
             "load.duration",
@@ -533,6 +593,7 @@ fn build_load(
         max_in_flight,
         at_cap,
         stop_grace,
+        stages,
     })
 }
 

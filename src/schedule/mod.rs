@@ -3,12 +3,18 @@
 //! Offsets are absolute (`n / rate` for a constant rate), never "previous send plus a gap", so a
 //! late release does not push later requests back and the achieved rate converges to the target.
 
+pub mod piecewise;
+
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Exp};
 
+pub use piecewise::{Piecewise, Segment};
+
+use crate::scenario::plan::LoadPlan;
+use crate::scenario::stages::StageLoad;
 use crate::scenario::{Arrival, LoadMode};
 
 /// A source of intended send offsets, in non-decreasing order.
@@ -98,6 +104,42 @@ pub fn for_mode(mode: LoadMode, end: Duration) -> Option<Box<dyn Schedule>> {
         } => Some(Box::new(Poisson::new(rate, seed, end))),
         LoadMode::Closed { .. } => None,
     }
+}
+
+/// Builds the schedule of a whole open-loop load, warm-up included; `None` for closed loop.
+/// A staged load gets a [`Piecewise`] schedule whose warm-up holds the first stage's starting
+/// rate.
+pub fn for_load(load: &LoadPlan) -> Option<Box<dyn Schedule>> {
+    let Some(first) = load.stages.first() else {
+        return for_mode(load.mode, load.warmup + load.duration);
+    };
+    let LoadMode::Open { arrival, .. } = load.mode else {
+        return None;
+    };
+    let StageLoad::Rate {
+        from: warmup_rate, ..
+    } = first.load
+    else {
+        return None;
+    };
+    let mut segments = vec![Segment {
+        from: warmup_rate,
+        to: warmup_rate,
+        duration: load.warmup,
+    }];
+    for stage in &load.stages {
+        if let StageLoad::Rate { from, to } = stage.load {
+            segments.push(Segment {
+                from,
+                to,
+                duration: stage.duration,
+            });
+        }
+    }
+    Some(match arrival {
+        Arrival::Constant => Box::new(Piecewise::even(&segments)),
+        Arrival::Poisson { seed } => Box::new(Piecewise::poisson(&segments, seed)),
+    })
 }
 
 #[cfg(test)]

@@ -296,15 +296,6 @@ async fn handle(
 const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
 
 async fn infer(state: &State, model: String, body: Incoming) -> Response<Full<Bytes>> {
-    let _permit = match &state.permits {
-        Some(permits) => Some(
-            permits
-                .acquire()
-                .await
-                .expect("the semaphore is never closed"),
-        ),
-        None => None,
-    };
     let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
@@ -331,6 +322,18 @@ async fn infer(state: &State, model: String, body: Incoming) -> Response<Full<By
         _ => Duration::ZERO,
     };
     let total = delay + stall;
+    // The permit covers only the simulated service time, not reading and parsing the body, so
+    // N permits with a fixed latency L serve at most N / L requests per second and come close
+    // to it.
+    let _permit = match &state.permits {
+        Some(permits) => Some(
+            permits
+                .acquire()
+                .await
+                .expect("the semaphore is never closed"),
+        ),
+        None => None,
+    };
     if !total.is_zero() {
         crate::timer::precise_sleep(total).await;
     }

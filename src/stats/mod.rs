@@ -310,6 +310,9 @@ pub struct PacerCounts {
     pub lag: Option<Histogram<u64>>,
     pub warmup_sent: u64,
     pub warmup_dropped: u64,
+    /// Measured requests that found `max_in_flight` requests outstanding and waited for a slot;
+    /// their schedule lag comes from the target's backpressure, not from the pacer.
+    pub waited_at_cap: u64,
 }
 
 /// A request released later than this after its intended time counts as late.
@@ -325,6 +328,7 @@ impl PacerCounts {
         }
         self.warmup_sent += other.warmup_sent;
         self.warmup_dropped += other.warmup_dropped;
+        self.waited_at_cap += other.waited_at_cap;
     }
 
     pub fn record_release(&mut self, lag: Duration, measured: bool) {
@@ -411,6 +415,16 @@ impl Recorder {
             .record_release(lag, measured);
     }
 
+    /// Records that a request due now found `max_in_flight` requests outstanding.
+    pub fn record_wait_at_cap(&self, measured: bool) {
+        if measured {
+            self.pacer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .waited_at_cap += 1;
+        }
+    }
+
     pub fn record_drop(&self, measured: bool) {
         self.pacer
             .lock()
@@ -445,6 +459,11 @@ pub struct IntervalSnapshot {
     /// Whether the interval ended before the measurement started.
     pub warmup: bool,
     pub target_rate: Option<f64>,
+    /// Index of the load stage this interval belongs to (the one running at its middle);
+    /// `None` for warm-up intervals and for loads without stages.
+    pub stage: Option<usize>,
+    /// Name of that stage.
+    pub stage_name: Option<std::sync::Arc<str>>,
     pub counts: Counts,
     pub pacer: PacerCounts,
     pub in_flight: u64,
