@@ -8,6 +8,7 @@ pub mod commands;
 pub mod engine;
 pub mod gate;
 pub mod protocol;
+pub mod redact;
 pub mod report;
 pub mod scenario;
 pub mod schedule;

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use std::io::Write;
+
 use anyhow::Context;
 
 use super::{CommandError, Outcome};
@@ -22,15 +24,26 @@ pub fn plan(args: &RunArgs) -> Result<RunPlan, CommandError> {
                 args.scenario.display()
             ))
         })?;
+        if crate::serve::FaultPlan::new(&options.faults).ends_process() {
+            return Err(CommandError::Usage(format!(
+                "invalid scenario {}: `target.embedded.faults` has `crash`, which would end \
+                 this run's own process; use `down:at=N,for=D` in-process, or run `inferload \
+                 serve --fault crash:at=N` separately",
+                args.scenario.display()
+            )));
+        }
     }
     Ok(plan)
 }
 
 pub async fn run(args: RunArgs) -> Result<Outcome, CommandError> {
     let plan = plan(&args)?;
+    tracing::debug!(?plan, "run plan");
     let (summary, run_dir) = execute(plan, args.quiet).await?;
-    print!("{}", console::render(&summary));
-    println!("\nresults: {}", run_dir.display());
+    // A closed stdout (e.g. `| head`) loses only the console copy: the results are on disk.
+    let mut stdout = std::io::stdout().lock();
+    let _ = write!(stdout, "{}", console::render(&summary));
+    let _ = writeln!(stdout, "\nresults: {}", run_dir.display());
     Ok(if summary.passed {
         Outcome::Passed
     } else {

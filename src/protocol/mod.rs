@@ -73,7 +73,8 @@ fn check_tensor(input: &RestInput) -> Result<(), String> {
     count_elements(&input.data, &input.datatype, &mut count, &mut bad_value);
     if let Some(value) = bad_value {
         return Err(format!(
-            "input `{name}` ({}) contains {value}, which is not a valid {} value",
+            "input `{name}` ({}) contains {value}, which is not a valid {} value; fix the \
+             value or the datatype",
             input.datatype, input.datatype
         ));
     }
@@ -103,12 +104,20 @@ fn count_elements(value: &Value, datatype: &str, count: &mut u128, bad: &mut Opt
 }
 
 fn scalar_matches(value: &Value, datatype: &str) -> bool {
+    let signed_in = |min: i64, max: i64| value.as_i64().is_some_and(|v| (min..=max).contains(&v));
+    let unsigned_up_to = |max: u64| value.as_u64().is_some_and(|v| v <= max);
     match datatype {
         "BOOL" => value.is_boolean(),
         "BYTES" => value.is_string(),
         "FP32" | "FP64" => value.is_number(),
-        unsigned if unsigned.starts_with("UINT") => value.is_u64(),
-        _ => value.is_i64() || value.is_u64(),
+        "UINT8" => unsigned_up_to(u8::MAX.into()),
+        "UINT16" => unsigned_up_to(u16::MAX.into()),
+        "UINT32" => unsigned_up_to(u32::MAX.into()),
+        "UINT64" => value.is_u64(),
+        "INT8" => signed_in(i8::MIN.into(), i8::MAX.into()),
+        "INT16" => signed_in(i16::MIN.into(), i16::MAX.into()),
+        "INT32" => signed_in(i32::MIN.into(), i32::MAX.into()),
+        _ => value.is_i64(),
     }
 }
 
@@ -138,6 +147,19 @@ mod tests {
         assert!(check_rest_request(body)
             .unwrap_err()
             .contains("not a valid INT32"));
+    }
+
+    #[test]
+    fn rejects_integers_out_of_range() {
+        for (datatype, value) in [("UINT8", "256"), ("INT8", "-129"), ("INT32", "2147483648")] {
+            let body = format!(
+                r#"{{"inputs":[{{"name":"x","shape":[1],"datatype":"{datatype}","data":[{value}]}}]}}"#
+            );
+            let err = check_rest_request(body.as_bytes()).unwrap_err();
+            assert!(err.contains(value), "{err}");
+        }
+        let body = br#"{"inputs":[{"name":"x","shape":[2],"datatype":"UINT8","data":[0,255]}]}"#;
+        assert_eq!(check_rest_request(body), Ok(()));
     }
 
     #[test]

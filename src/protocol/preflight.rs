@@ -25,7 +25,7 @@ pub enum PreflightError {
         status: u16,
         body: String,
     },
-    #[error("readiness check GET {path} failed: {reason}")]
+    #[error("readiness check GET {path} failed: {reason}; check that target.url points at a V2 inference server")]
     Failed { path: String, reason: String },
 }
 
@@ -101,9 +101,8 @@ pub async fn check(target: &TargetPlan, addr: SocketAddr) -> Result<(), Prefligh
     ] {
         let response = get(target, addr, &path).await?;
         if !(200..300).contains(&response.status) {
-            let body = String::from_utf8_lossy(&response.body[..response.body.len().min(200)])
-                .trim()
-                .to_string();
+            let body = String::from_utf8_lossy(&response.body[..response.body.len().min(200)]);
+            let body = target.headers.scrub(body.trim()).into_owned();
             return Err(PreflightError::NotReady {
                 path,
                 status: response.status,

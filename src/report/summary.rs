@@ -252,7 +252,10 @@ impl Summary {
                     .error_bodies
                     .top()
                     .into_iter()
-                    .map(|(body, count)| ErrorBody { body, count })
+                    .map(|(body, count)| ErrorBody {
+                        body: plan.target.headers.scrub(&body).into_owned(),
+                        count,
+                    })
                     .collect(),
             },
             latency_ms: Percentiles::from_micros(&counts.timings.latency),

@@ -76,6 +76,10 @@ pub struct TargetSection {
     /// Extra request headers, e.g. `seldon-model`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Further header names whose values are secret, hidden like `Authorization` in every
+    /// output (console, logs, result files).
+    #[serde(default)]
+    pub secret_headers: Vec<String>,
     /// Per-request timeout, measured from the actual send.
     pub timeout: Option<HumanDuration>,
     pub connect_timeout: Option<HumanDuration>,
@@ -140,6 +144,34 @@ pub struct OutputSection {
     pub requests_csv: Option<bool>,
 }
 
+/// Replaces Rust type names in serde's messages with the TOML words a user writes.
+fn plain_type_names(message: &str) -> String {
+    let mut text = message.to_string();
+    for (rust, toml) in [
+        (
+            "expected u32",
+            "expected a whole number of 0 or more (a TOML integer)",
+        ),
+        (
+            "expected u64",
+            "expected a whole number of 0 or more (a TOML integer)",
+        ),
+        ("expected i64", "expected a whole number (a TOML integer)"),
+        ("expected f64", "expected a number"),
+        (
+            "expected a map",
+            "expected a table, e.g. [target.headers] with KEY = \"VALUE\" lines",
+        ),
+        (
+            "expected a sequence",
+            "expected an array, e.g. [\"a\", \"b\"]",
+        ),
+    ] {
+        text = text.replace(rust, toml);
+    }
+    text
+}
+
 impl Scenario {
     /// Reads and parses a scenario file, without checking values that span several keys.
     pub fn from_file(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -154,7 +186,7 @@ impl Scenario {
     pub fn from_toml(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
         toml::from_str(text).map_err(|e| ScenarioError::Parse {
             path: path.to_owned(),
-            message: e.to_string().trim_end().to_string(),
+            message: plain_type_names(e.to_string().trim_end()),
         })
     }
 }

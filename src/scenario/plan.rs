@@ -10,6 +10,7 @@ use http::Uri;
 use super::stages::{self, StageLoad, StagePlan};
 use super::units::{HumanDuration, Rate};
 use super::{Scenario, ScenarioError};
+use crate::redact::RequestHeaders;
 use crate::serve::ServeOptions;
 
 /// Command-line values that replace the scenario's.
@@ -51,7 +52,8 @@ pub struct TargetPlan {
     pub transport: Transport,
     /// Host header sent in place of the URL's authority.
     pub host: Option<String>,
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Extra request headers; secret values are hidden from every output.
+    pub headers: RequestHeaders,
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub max_response_body: u64,
@@ -247,11 +249,12 @@ fn build_target(
 ) -> Result<TargetPlan, ScenarioError> {
     let section = &scenario.target;
     let url = overrides.url.as_deref().unwrap_or(&section.url).trim();
+    let url_key = key_or_flag(overrides.url.is_some(), "target.url", "--url");
     let (base, embedded) = if url == "embedded" {
         (None, Some(section.embedded.clone().unwrap_or_default()))
     } else {
         (
-            Some(parse_base_url(url).map_err(|m| invalid("target.url", m))?),
+            Some(parse_base_url(url).map_err(|m| invalid(url_key, m))?),
             None,
         )
     };
@@ -270,6 +273,17 @@ fn build_target(
             ),
         ));
     }
+    if let Some(version) = &section.version {
+        if version.trim().is_empty() || version.contains(['/', '?', '#', ' ']) {
+            return Err(invalid(
+                "target.version",
+                format!(
+                    "= {version:?} is empty or contains a character not allowed in a URL path \
+                     segment; write the version as it appears in /versions/{{version}}, e.g. \"1\""
+                ),
+            ));
+        }
+    }
     let transport = match section.transport.as_deref().unwrap_or("http1") {
         "http1" => Transport::Http1,
         other => {
@@ -280,20 +294,31 @@ fn build_target(
         }
     };
 
-    let mut headers = Vec::new();
+    let secret = &section.secret_headers;
+    for name in secret {
+        HeaderName::try_from(name.trim().to_ascii_lowercase()).map_err(|_| {
+            invalid(
+                "target.secret_headers",
+                format!("= {name:?} is not a valid HTTP header name"),
+            )
+        })?;
+    }
+    let mut headers = RequestHeaders::default();
     for (name, value) in &section.headers {
-        headers.push(parse_header(name, value).map_err(|m| invalid("target.headers", m))?);
+        let (name, value) = parse_header(name, value).map_err(|m| invalid("target.headers", m))?;
+        headers.insert(name, value, secret);
     }
     for raw in &overrides.headers {
         let Some((name, value)) = raw.split_once(':') else {
+            // Only the first word is shown: the rest may be a credential.
+            let first_word = raw.split_whitespace().next().unwrap_or_default();
             return Err(invalid(
                 "--header",
-                format!("= {raw:?} has no colon; write it as 'NAME: VALUE'"),
+                format!("= \"{first_word} ...\" has no colon; write it as 'NAME: VALUE'"),
             ));
         };
         let (name, value) = parse_header(name, value).map_err(|m| invalid("--header", m))?;
-        headers.retain(|(existing, _)| *existing != name);
-        headers.push((name, value));
+        headers.insert(name, value, secret);
     }
     if let Some(host) = &section.host {
         HeaderValue::try_from(host.trim()).map_err(|_| {
@@ -308,8 +333,28 @@ fn build_target(
     let timeout = timeout.unwrap_or(Duration::from_secs(10));
     if timeout.is_zero() {
         return Err(invalid(
-            "target.timeout",
+            key_or_flag(overrides.timeout.is_some(), "target.timeout", "--timeout"),
             "= 0 would fail every request; use e.g. 5s".into(),
+        ));
+    }
+    let connect_timeout = section
+        .connect_timeout
+        .map(|d| d.0)
+        .unwrap_or(Duration::from_secs(3));
+    if connect_timeout.is_zero() {
+        return Err(invalid(
+            "target.connect_timeout",
+            "= 0 would fail every connection; use e.g. 3s".into(),
+        ));
+    }
+    let max_response_body = section
+        .max_response_body
+        .map(|b| b.0)
+        .unwrap_or(4 * 1024 * 1024);
+    if max_response_body == 0 {
+        return Err(invalid(
+            "target.max_response_body",
+            "= 0 would reject every response; use e.g. 4MiB".into(),
         ));
     }
     Ok(TargetPlan {
@@ -321,14 +366,8 @@ fn build_target(
         host: section.host.as_ref().map(|h| h.trim().to_string()),
         headers,
         timeout,
-        connect_timeout: section
-            .connect_timeout
-            .map(|d| d.0)
-            .unwrap_or(Duration::from_secs(3)),
-        max_response_body: section
-            .max_response_body
-            .map(|b| b.0)
-            .unwrap_or(4 * 1024 * 1024),
+        connect_timeout,
+        max_response_body,
         preflight: section.preflight.unwrap_or(true),
     })
 }
@@ -389,7 +428,12 @@ fn build_payload(
     let body = std::fs::read(&full).map_err(|e| {
         invalid(
             "payload.file",
-            format!("= {:?}: cannot read {}: {e}", file, full.display()),
+            format!(
+                "= {:?}: cannot read {}: {e}; check the path, which is relative to the \
+                 scenario file",
+                file,
+                full.display()
+            ),
         )
     })?;
     crate::protocol::check_rest_request(&body)
@@ -520,7 +564,22 @@ fn build_load(
                 arrival,
             },
             (None, Some(0)) => {
-                return Err(invalid("load.concurrency", "= 0; use 1 or more".into()));
+                return Err(invalid(
+                    key_or_flag(
+                        overrides.concurrency.is_some(),
+                        "load.concurrency",
+                        "--concurrency",
+                    ),
+                    "= 0; use 1 or more".into(),
+                ));
+            }
+            (None, Some(_)) if section.arrival.is_some() && overrides.concurrency.is_none() => {
+                return Err(invalid(
+                    "load.arrival",
+                    "applies to open-loop rates only, but this scenario is closed loop \
+                     (load.concurrency); remove load.arrival or set load.rate instead"
+                        .into(),
+                ));
             }
             (None, Some(concurrency)) => LoadMode::Closed { concurrency },
             (None, None) => {
@@ -543,7 +602,7 @@ fn build_load(
     };
     if duration.is_zero() {
         return Err(invalid(
-            "load.duration",
+            key_or_flag(overrides.duration.is_some(), "load.duration", "--duration"),
             "= 0; use a positive duration such as 30s".into(),
         ));
     }
@@ -561,14 +620,28 @@ fn build_load(
             LoadMode::Open { .. } => DEFAULT_CONNECTIONS,
         });
     if connections == 0 {
-        return Err(invalid("load.connections", "= 0; use 1 or more".into()));
+        return Err(invalid(
+            key_or_flag(
+                overrides.connections.is_some(),
+                "load.connections",
+                "--connections",
+            ),
+            "= 0; use 1 or more".into(),
+        ));
     }
     let max_in_flight = overrides
         .max_in_flight
         .or(section.max_in_flight)
         .unwrap_or(DEFAULT_MAX_IN_FLIGHT.max(connections));
     if max_in_flight == 0 {
-        return Err(invalid("load.max_in_flight", "= 0; use 1 or more".into()));
+        return Err(invalid(
+            key_or_flag(
+                overrides.max_in_flight.is_some(),
+                "load.max_in_flight",
+                "--max-in-flight",
+            ),
+            "= 0; use 1 or more".into(),
+        ));
     }
     let at_cap = match section.at_cap.as_deref().unwrap_or("wait") {
         "wait" => AtCapacity::Wait,
@@ -595,6 +668,15 @@ fn build_load(
         stop_grace,
         stages,
     })
+}
+
+/// Names the flag in messages when the command line gave the value, else the scenario key.
+fn key_or_flag(from_flag: bool, key: &'static str, flag: &'static str) -> &'static str {
+    if from_flag {
+        flag
+    } else {
+        key
+    }
 }
 
 /// Returns the current UTC time as `YYYYMMDDTHHMMSSZ`, for results folder names.

@@ -4,8 +4,10 @@
 //! It serves HTTP/1.1 and h2c on one port. Endpoints: `GET /v2/health/live`,
 //! `GET /v2/health/ready`, `GET /v2`, `GET /v2/models/{m}`, `GET /v2/models/{m}/ready` and
 //! `POST /v2/models/{m}/infer` (each also under `/versions/{v}`). Any model name is served
-//! unless `models` lists the served ones.
+//! unless `models` lists the served ones. Fault modes (resets, bursts of errors, bad bodies,
+//! a target that goes down) are in [`faults`].
 
+pub mod faults;
 pub mod latency;
 
 use std::convert::Infallible;
@@ -15,9 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -27,6 +28,7 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+pub use faults::{Fault, FaultPlan, ServeBody};
 pub use latency::LatencyModel;
 
 use crate::scenario::units::HumanDuration;
@@ -72,6 +74,15 @@ pub struct ServeOptions {
     #[arg(long, default_value_t = 1)]
     #[serde(default = "default_seed")]
     pub seed: u64,
+
+    /// A fault to inject (repeatable): reset-mid-response:every=N, stall:every=N,for=D,
+    /// slow-body:every=N,chunk=B,delay=D, burst-5xx:every=N,len=L, truncated:every=N,
+    /// non-json:every=N, oversized:every=N,size=S, http-413:every=N, close-after:every=N,
+    /// accept-reset:every=N or down:at=N,for=D. N counts infer requests (connections for
+    /// accept-reset, responses of a connection for close-after).
+    #[arg(long = "fault", value_name = "SPEC")]
+    #[serde(default)]
+    pub faults: Vec<Fault>,
 }
 
 fn zero_duration() -> HumanDuration {
@@ -97,6 +108,7 @@ impl ServeOptions {
         if self.max_concurrency == Some(0) {
             return Err("max_concurrency = 0; use 1 or more, or leave it out".into());
         }
+
         Ok(())
     }
 }
@@ -154,6 +166,9 @@ impl ServerHandle {
 
 struct State {
     options: ServeOptions,
+    faults: FaultPlan,
+    /// Wakes the accept loop when a `down` fault fires, with the outage length.
+    down: tokio::sync::mpsc::UnboundedSender<Duration>,
     cumulative_weights: Vec<(String, f64)>,
     infer_count: AtomicU64,
     rng: Mutex<SmallRng>,
@@ -177,30 +192,109 @@ pub async fn start(addr: SocketAddr, options: ServeOptions) -> std::io::Result<S
                 .collect()
         })
         .unwrap_or_default();
+    let (down, down_requests) = tokio::sync::mpsc::unbounded_channel();
     let state = Arc::new(State {
         rng: Mutex::new(SmallRng::seed_from_u64(options.seed)),
         permits: options.max_concurrency.map(|n| Semaphore::new(n as usize)),
         cumulative_weights,
         infer_count: AtomicU64::new(0),
+        faults: FaultPlan::new(&options.faults),
+        down,
         options,
     });
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let state = Arc::clone(&state);
-            tokio::spawn(async move {
-                let service = service_fn(move |request| handle(Arc::clone(&state), request));
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let task = tokio::spawn(accept_loop(listener, addr, state, down_requests));
     Ok(ServerHandle { addr, task })
+}
+
+/// Accepts connections and serves each on its own task. A `down` fault closes the listener
+/// and every open connection, waits, and binds the same address again.
+async fn accept_loop(
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: Arc<State>,
+    mut down_requests: tokio::sync::mpsc::UnboundedReceiver<Duration>,
+) {
+    let mut listener = Some(listener);
+    let (generation, _) = tokio::sync::watch::channel(0u64);
+    let mut accepted = 0u64;
+    loop {
+        let Some(active) = &listener else {
+            return;
+        };
+        let stream = tokio::select! {
+            result = active.accept() => match result {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    continue;
+                }
+            },
+            Some(outage) = down_requests.recv() => {
+                tracing::info!(?outage, %addr, "simulated outage: closing the listener and connections");
+                drop(listener.take());
+                generation.send_modify(|g| *g += 1);
+                tokio::time::sleep(outage).await;
+                listener = rebind(addr).await;
+                continue;
+            }
+        };
+        accepted += 1;
+        if state.faults.resets_connection(accepted) {
+            let _ = stream.set_zero_linger();
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let state = Arc::clone(&state);
+        let mut closed = generation.subscribe();
+        tokio::spawn(async move {
+            let connection = Arc::new(Connection {
+                fd: raw_fd(&stream),
+                responses: AtomicU64::new(0),
+            });
+            let service = service_fn(move |request| {
+                handle(Arc::clone(&state), Arc::clone(&connection), request)
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            tokio::select! {
+                _ = builder.serve_connection(TokioIo::new(stream), service) => {}
+                _ = closed.changed() => {}
+            }
+        });
+    }
+}
+
+/// Binds `addr` again after an outage, retrying while the port is still in use.
+async fn rebind(addr: SocketAddr) -> Option<TcpListener> {
+    for _ in 0..100 {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Some(listener),
+            Err(error) => {
+                tracing::warn!(%error, %addr, "cannot listen again after the outage; retrying");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    tracing::error!(%addr, "gave up listening again after the outage");
+    None
+}
+
+/// Per-connection state seen by the request handler.
+struct Connection {
+    /// The socket, for a simulated reset; `None` where raw descriptors do not exist.
+    fd: Option<i32>,
+    responses: AtomicU64,
+}
+
+#[cfg(unix)]
+fn raw_fd(stream: &tokio::net::TcpStream) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    Some(stream.as_raw_fd())
+}
+
+#[cfg(not(unix))]
+fn raw_fd(_stream: &tokio::net::TcpStream) -> Option<i32> {
+    None
 }
 
 /// Parsed `/v2/...` path.
@@ -235,29 +329,42 @@ fn route(path: &str) -> Option<Endpoint<'_>> {
     }
 }
 
-fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+fn json(status: StatusCode, body: String) -> Response<ServeBody> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))
+        .body(ServeBody::full(body))
         .expect("static response parts are valid")
 }
 
-fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+fn error(status: StatusCode, message: &str) -> Response<ServeBody> {
     json(status, serde_json::json!({ "error": message }).to_string())
 }
 
 async fn handle(
     state: Arc<State>,
+    connection: Arc<Connection>,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<ServeBody>, Infallible> {
+    let mut response = respond(&state, &connection, request).await;
+    let count = connection.responses.fetch_add(1, Ordering::Relaxed) + 1;
+    if state.faults.closes_after(count) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+    Ok(response)
+}
+
+async fn respond(
+    state: &Arc<State>,
+    connection: &Connection,
+    request: Request<Incoming>,
+) -> Response<ServeBody> {
     let path = request.uri().path().to_string();
     let method = request.method().clone();
     let Some(endpoint) = route(&path) else {
-        return Ok(error(
-            StatusCode::NOT_FOUND,
-            &format!("no endpoint at {path}"),
-        ));
+        return error(StatusCode::NOT_FOUND, &format!("no endpoint at {path}"));
     };
     let known = |model: &str| {
         state.options.models.is_empty() || state.options.models.iter().any(|m| m == model)
@@ -285,17 +392,22 @@ async fn handle(
         ),
         (Method::POST, Endpoint::Infer(m)) => {
             let model = m.to_string();
-            infer(&state, model, request.into_body()).await
+            infer(state, connection, model, request.into_body()).await
         }
         (method, _) => error(StatusCode::METHOD_NOT_ALLOWED, &format!("{method} is not allowed on {path}")),
     };
-    Ok(response)
+    response
 }
 
 /// Largest request body the embedded target reads.
 const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
 
-async fn infer(state: &State, model: String, body: Incoming) -> Response<Full<Bytes>> {
+async fn infer(
+    state: &State,
+    connection: &Connection,
+    model: String,
+    body: Incoming,
+) -> Response<ServeBody> {
     let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
@@ -310,6 +422,14 @@ async fn infer(state: &State, model: String, body: Incoming) -> Response<Full<By
     }
 
     let count = state.infer_count.fetch_add(1, Ordering::Relaxed) + 1;
+    if state.faults.crashes_at(count) {
+        eprintln!("inferload serve: simulated crash at infer request {count}");
+        std::process::exit(70);
+    }
+    if let Some(outage) = state.faults.down_after(count) {
+        let _ = state.down.send(outage);
+    }
+    let fault = state.faults.for_request(count);
     let (delay, fail, route) = {
         let mut rng = state.rng.lock().unwrap_or_else(|e| e.into_inner());
         let delay = state.options.latency.sample(&mut *rng);
@@ -317,10 +437,13 @@ async fn infer(state: &State, model: String, body: Incoming) -> Response<Full<By
         let route = pick_route(&state.cumulative_weights, &mut rng);
         (delay, fail, route)
     };
-    let stall = match state.options.stall_every {
+    let mut stall = match state.options.stall_every {
         Some(every) if count % every == 0 => state.options.stall_for.0,
         _ => Duration::ZERO,
     };
+    if let Some(faults::RequestFault::Stall(extra)) = fault {
+        stall += extra;
+    }
     let total = delay + stall;
     // The permit covers only the simulated service time, not reading and parsing the body, so
     // N permits with a fixed latency L serve at most N / L requests per second and come close
@@ -338,15 +461,13 @@ async fn infer(state: &State, model: String, body: Incoming) -> Response<Full<By
         crate::timer::precise_sleep(total).await;
     }
 
-    let mut response = if fail {
-        error(StatusCode::INTERNAL_SERVER_ERROR, "simulated failure")
-    } else {
-        json(
-            StatusCode::OK,
-            format!(
-                r#"{{"model_name":"{model}","model_version":"1","outputs":[{{"name":"output","shape":[1,2],"datatype":"FP32","data":[0.25,0.75]}}]}}"#
-            ),
-        )
+    let reply = format!(
+        r#"{{"model_name":"{model}","model_version":"1","outputs":[{{"name":"output","shape":[1,2],"datatype":"FP32","data":[0.25,0.75]}}]}}"#
+    );
+    let mut response = match fault {
+        Some(fault) => faults::respond(fault, reply, connection.fd),
+        None if fail => error(StatusCode::INTERNAL_SERVER_ERROR, "simulated failure"),
+        None => json(StatusCode::OK, reply),
     };
     if let Some(label) = route {
         if let Ok(value) = http::HeaderValue::try_from(format!(":{label}:")) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_TYPE, HOST};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -131,8 +131,27 @@ impl Http1Lane {
             // hyper closes the connection after this response; the next request reconnects.
             self.sender = None;
         }
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.shared.max_body) {
+            // Not a byte of the body is read; the lane replaces the connection.
+            return Err(Failure {
+                kind: ErrorKind::BodyTooLarge,
+                status: Some(status),
+                headers: Some(parts.headers),
+                body: None,
+            });
+        }
         let keep_prefix = !parts.status.is_success();
-        let error_body = read_body(body, self.shared.max_body, keep_prefix)
+        // A V2 JSON reply is one object; the binary extension announces its JSON header length.
+        let check_json = parts.status.is_success()
+            && !parts
+                .headers
+                .contains_key("inference-header-content-length");
+        let read = read_body(body, self.shared.max_body, keep_prefix)
             .await
             .map_err(|kind| Failure {
                 kind,
@@ -141,6 +160,9 @@ impl Http1Lane {
                 body: None,
             })?;
         let kind = match status {
+            200..=299 if check_json && !read.edges.is_json_object() => {
+                Some(ErrorKind::InvalidResponse)
+            }
             200..=299 => None,
             400..=499 => Some(ErrorKind::Http4xx),
             500..=599 => Some(ErrorKind::Http5xx),
@@ -156,7 +178,7 @@ impl Http1Lane {
                 kind,
                 status: Some(status),
                 headers: Some(parts.headers),
-                body: error_body,
+                body: read.prefix,
             }),
         }
     }
@@ -205,15 +227,49 @@ impl Lane for Http1Lane {
     }
 }
 
-/// Reads a body to its end, failing with `BodyTooLarge` past `max`. Keeps the first bytes when
-/// `keep_prefix` is set, for error reports; otherwise copies nothing.
-async fn read_body(
-    mut body: Incoming,
-    max: u64,
-    keep_prefix: bool,
-) -> Result<Option<Bytes>, ErrorKind> {
+/// First and last non-whitespace bytes of a body: enough to tell a JSON object from an HTML
+/// page, an empty body or a body cut short, without parsing it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BodyEdges {
+    pub first: Option<u8>,
+    pub last: Option<u8>,
+}
+
+impl BodyEdges {
+    /// Notes the edges of the next piece of a body.
+    pub fn update(&mut self, data: &[u8]) {
+        if self.first.is_none() {
+            self.first = data.iter().copied().find(|b| !b.is_ascii_whitespace());
+        }
+        if let Some(last) = data
+            .iter()
+            .rev()
+            .copied()
+            .find(|b| !b.is_ascii_whitespace())
+        {
+            self.last = Some(last);
+        }
+    }
+
+    /// Whether the body starts with `{` and ends with `}`.
+    pub fn is_json_object(&self) -> bool {
+        self.first == Some(b'{') && self.last == Some(b'}')
+    }
+}
+
+/// What was kept of a body read to its end.
+struct BodyRead {
+    prefix: Option<Bytes>,
+    edges: BodyEdges,
+}
+
+/// Reads a body to its end, failing with `BodyTooLarge` past `max` without reading further.
+/// Keeps the first bytes when `keep_prefix` is set, for error reports; otherwise copies
+/// nothing.
+async fn read_body(mut body: Incoming, max: u64, keep_prefix: bool) -> Result<BodyRead, ErrorKind> {
     let mut total: u64 = 0;
     let mut prefix = keep_prefix.then(BytesMut::new);
+    let mut edges = BodyEdges::default();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| hyper_error_kind(&e))?;
         if let Ok(data) = frame.into_data() {
@@ -221,13 +277,17 @@ async fn read_body(
             if total > max {
                 return Err(ErrorKind::BodyTooLarge);
             }
+            edges.update(&data);
             if let Some(prefix) = prefix.as_mut() {
                 let room = ERROR_BODY_PREFIX.saturating_sub(prefix.len());
                 prefix.extend_from_slice(&data[..room.min(data.len())]);
             }
         }
     }
-    Ok(prefix.map(BytesMut::freeze))
+    Ok(BodyRead {
+        prefix: prefix.map(BytesMut::freeze),
+        edges,
+    })
 }
 
 /// Maps a hyper error to its kind: parse errors are invalid responses, everything that ends the

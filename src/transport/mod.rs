@@ -59,11 +59,15 @@ pub async fn resolve(base: &Uri) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{host}:{port} resolved to no address"))
 }
 
-/// Maps a connect error to its kind.
+/// Maps a connect error to its kind. A connection the target accepted and then reset before
+/// the connect call returned is a reset, not a failure to connect.
 pub fn connect_error_kind(error: &std::io::Error) -> ErrorKind {
     match error.kind() {
         std::io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
         std::io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
+            ErrorKind::Reset
+        }
         _ => ErrorKind::ConnectFailed,
     }
 }
