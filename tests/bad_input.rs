@@ -98,8 +98,8 @@ fn scenario_cases() -> Vec<Case> {
         ),
         case(
             "unknown section",
-            format!("{TARGET}{PAYLOAD}{LOAD}[gates]\np99 = \"10ms\"\n"),
-            &["gates", "expected one of"],
+            format!("{TARGET}{PAYLOAD}{LOAD}[report]\nformat = \"html\"\n"),
+            &["report", "expected one of"],
         ),
         // Wrong units and values.
         case(
@@ -121,6 +121,11 @@ fn scenario_cases() -> Vec<Case> {
             "negative rate",
             format!("{TARGET}{PAYLOAD}[load]\nrate = \"-5/s\"\n"),
             &["rate", "-5/s", "greater than zero"],
+        ),
+        case(
+            "rate below one a day",
+            format!("{TARGET}{PAYLOAD}[load]\nrate = \"1e-300/s\"\n"),
+            &["rate", "1e-300/s", "1/min"],
         ),
         case(
             "zero rate as an integer",

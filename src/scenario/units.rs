@@ -53,6 +53,11 @@ impl FromStr for Rate {
             ));
         }
         let per_second = value / seconds_per_unit;
+        if per_second < 1.0 / 86_400.0 {
+            return Err(format!(
+                "invalid rate `{text}`: below one request per day; use a rate such as 1/min"
+            ));
+        }
         if per_second > 10_000_000.0 {
             return Err(format!(
                 "invalid rate `{text}`: above 10,000,000 req/s; use a lower rate or a closed-loop \
@@ -191,7 +196,16 @@ mod tests {
 
     #[test]
     fn rate_rejects_bad_values() {
-        for bad in ["0/s", "-5/s", "abc/s", "10/fortnight", "", "NaN/s", "inf"] {
+        for bad in [
+            "0/s",
+            "-5/s",
+            "abc/s",
+            "10/fortnight",
+            "",
+            "NaN/s",
+            "inf",
+            "1e-300/s",
+        ] {
             let err = "x".to_string() + &bad.parse::<Rate>().unwrap_err();
             assert!(err.contains(bad), "message `{err}` should name `{bad}`");
         }

@@ -41,7 +41,8 @@ impl Constant {
 
 impl Schedule for Constant {
     fn next_offset(&mut self) -> Option<Duration> {
-        let offset = Duration::from_secs_f64(self.next as f64 / self.rate);
+        // An offset too large for a Duration is past any end.
+        let offset = Duration::try_from_secs_f64(self.next as f64 / self.rate).ok()?;
         if offset >= self.end {
             return None;
         }
@@ -78,7 +79,7 @@ impl Poisson {
 
 impl Schedule for Poisson {
     fn next_offset(&mut self) -> Option<Duration> {
-        let offset = Duration::from_secs_f64(self.elapsed);
+        let offset = Duration::try_from_secs_f64(self.elapsed).ok()?;
         if offset >= self.end {
             return None;
         }
@@ -157,6 +158,14 @@ mod tests {
         assert_eq!(offsets[0], Duration::ZERO);
         assert_eq!(offsets[1], Duration::from_millis(4));
         assert_eq!(offsets[499], Duration::from_millis(1996));
+    }
+
+    #[test]
+    fn tiny_rates_end_without_panic() {
+        let constant = drain(&mut Constant::new(1e-300, Duration::from_secs(2)));
+        assert_eq!(constant, vec![Duration::ZERO]);
+        let poisson = drain(&mut Poisson::new(1e-300, 1, Duration::from_secs(2)));
+        assert_eq!(poisson, vec![Duration::ZERO]);
     }
 
     #[test]
