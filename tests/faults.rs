@@ -331,7 +331,10 @@ fn accept_reset_counted() {
     assert_eq!(count(&summary, "/requests/sent"), 110);
     assert_eq!(count(&summary, "/requests/ok"), 100);
     assert_eq!(count(&summary, "/errors/by_kind/reset"), 10);
-    assert_eq!(count(&summary, "/connections_opened"), 20);
+    // Ten connections served ten requests each. A reset connection counts as opened only when
+    // the reset arrived after the connect call returned, which varies from run to run.
+    let opened = count(&summary, "/connections_opened");
+    assert!((10..=20).contains(&opened), "connections_opened {opened}");
 }
 
 #[test]
