@@ -66,6 +66,17 @@ impl Http1Transport {
     }
 }
 
+impl Http1Transport {
+    /// Builds the request one lane sends: the prepared method, path, headers and body.
+    pub fn request(&self) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
 impl Transport for Arc<Http1Transport> {
     type Lane = Http1Lane;
 
@@ -112,12 +123,8 @@ impl Http1Lane {
             .ready()
             .await
             .map_err(|e| Failure::new(hyper_error_kind(&e)))?;
-        let mut request = Request::new(Full::new(self.shared.body.clone()));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.shared.uri.clone();
-        *request.headers_mut() = self.shared.headers.clone();
         let response = sender
-            .send_request(request)
+            .send_request(self.shared.request())
             .await
             .map_err(|e| Failure::new(hyper_error_kind(&e)))?;
 

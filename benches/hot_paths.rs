@@ -1,0 +1,224 @@
+//! Criterion benchmarks of the per-request work inside inferload: releasing a request from the
+//! schedule, building the HTTP/1.1 request, reading the route label from response headers,
+//! recording a finished exchange, and one whole keep-alive round trip over loopback.
+//!
+//! `cargo bench --bench hot_paths` measures; `cargo test --release --benches` runs each
+//! benchmark once as a smoke test. The comparison against other load generators lives in
+//! `benches/peers/`.
+
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use inferload::scenario::{Overrides, RunPlan, Scenario};
+use inferload::schedule::{Constant, Schedule};
+use inferload::stats::routes::route_label;
+use inferload::stats::{Exchange, Recorder, Reply};
+use inferload::transport::http1::Http1Transport;
+use inferload::transport::{Job, Lane, Transport};
+
+/// A response like the one NGINX in the peer comparison sends: 400 bytes of JSON, keep-alive.
+const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: application/json\r\n\
+x-seldon-route: :baseline-predictor_3:\r\nContent-Length: 400\r\nConnection: keep-alive\r\n\r\n";
+
+fn route_header() -> HeaderName {
+    HeaderName::from_static("x-seldon-route")
+}
+
+/// Builds a plan for `url` from the quick-start payload, as `inferload run` would.
+fn plan(url: &str) -> RunPlan {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/bench.toml");
+    let text = format!(
+        "[target]\nurl = \"{url}\"\nmodel = \"bench\"\n\n[payload]\nfile = \"payloads/quickstart.json\"\n\n\
+         [load]\nconcurrency = 1\nduration = \"1s\"\n"
+    );
+    let scenario = Scenario::from_toml(&text, &path).expect("the bench scenario parses");
+    RunPlan::build(scenario, &path, &Overrides::default()).expect("the bench scenario is valid")
+}
+
+/// The pacer's work per request: next offset, the job, the hand-off to a lane and the release
+/// counters. The receiving side is drained in the same thread, so this is the uncontended cost.
+fn release(c: &mut Criterion) {
+    let recorder = Recorder::new(4, route_header());
+    let (sender, receiver) = flume::bounded::<Job>(1024);
+    let start = Instant::now();
+    let mut schedule = Constant::new(20_000.0, Duration::from_secs(1_000_000));
+    let mut sequence = 0u64;
+    c.bench_function("release/constant_schedule_queue_record", |b| {
+        b.iter(|| {
+            let offset = schedule.next_offset().expect("the schedule is long enough");
+            let job = Job {
+                intended: start + offset,
+                sequence,
+                measured: true,
+            };
+            sequence += 1;
+            sender
+                .try_send(job)
+                .expect("the queue is drained every time");
+            recorder.record_release(Duration::from_micros(3), true);
+            black_box(receiver.try_recv().expect("a job was queued"))
+        })
+    });
+    c.bench_function("release/instant_now", |b| b.iter(Instant::now));
+}
+
+/// Building the HTTP/1.1 request a lane hands to hyper (method, URI, headers, body).
+fn encode(c: &mut Criterion) {
+    let plan = plan("http://127.0.0.1:9");
+    let transport = Http1Transport::new(&plan, "127.0.0.1:9".parse().expect("valid address"))
+        .expect("the transport accepts the plan");
+    c.bench_function("encode/http1_request", |b| b.iter(|| transport.request()));
+}
+
+fn response_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("server", HeaderValue::from_static("nginx/1.22.1"));
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert("content-length", HeaderValue::from_static("400"));
+    headers.insert(
+        "x-seldon-route",
+        HeaderValue::from_static(":baseline-predictor_3:"),
+    );
+    headers
+}
+
+/// Reading the route label from response headers, with one token and with a pipeline path.
+fn parse_headers(c: &mut Criterion) {
+    let header = route_header();
+    let single = response_headers();
+    let mut pipeline = response_headers();
+    pipeline.insert(
+        "x-seldon-route",
+        HeaderValue::from_static(":a_1::financial.pipeline:"),
+    );
+    c.bench_function("headers/route_label_single", |b| {
+        b.iter(|| route_label(black_box(&single), &header).len())
+    });
+    c.bench_function("headers/route_label_pipeline", |b| {
+        b.iter(|| route_label(black_box(&pipeline), &header).len())
+    });
+}
+
+/// Recording one successful exchange: counters, two histograms, status and route entries.
+fn record(c: &mut Criterion) {
+    let recorder = Recorder::new(4, route_header());
+    let now = Instant::now();
+    let headers = response_headers();
+    let mut step = 0u64;
+    c.bench_function("record/ok_exchange", |b| {
+        b.iter_batched(
+            || {
+                // Spread latencies over 0.2 to 50 ms so the histograms see realistic buckets.
+                step = (step + 7919) % 50_000;
+                Exchange {
+                    intended: now,
+                    sent: now + Duration::from_micros(step / 10),
+                    finished: now + Duration::from_micros(200 + step),
+                    measured: true,
+                    connect: None,
+                    result: Ok(Reply {
+                        status: 200,
+                        headers: headers.clone(),
+                        error_body: None,
+                    }),
+                }
+            },
+            |exchange| recorder.record(0, &exchange),
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+/// Starts a blocking keep-alive HTTP/1.1 server on 127.0.0.1:0 that answers every request with
+/// [`RESPONSE`] and a 400-byte body. It serves one connection and ends when the client closes it.
+fn canned_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("bound address");
+    thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let mut reply = RESPONSE.to_vec();
+        reply.extend(std::iter::repeat_n(b' ', 400));
+        let mut pending = Vec::new();
+        let mut buffer = [0u8; 8192];
+        loop {
+            let Ok(read) = stream.read(&mut buffer) else {
+                return;
+            };
+            if read == 0 {
+                return;
+            }
+            pending.extend_from_slice(&buffer[..read]);
+            while let Some(length) = complete_request(&pending) {
+                pending.drain(..length);
+                if stream.write_all(&reply).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    addr
+}
+
+/// Returns the length of the first complete request in `bytes` (head plus Content-Length body).
+fn complete_request(bytes: &[u8]) -> Option<usize> {
+    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&bytes[..head_end]).ok()?;
+    let body = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    (bytes.len() >= head_end + body).then_some(head_end + body)
+}
+
+/// One request and response on a kept-alive loopback connection through an HTTP/1.1 lane, on a
+/// current-thread runtime: the client side of what the closed-loop peer comparison measures.
+fn round_trip(c: &mut Criterion) {
+    let addr = canned_server();
+    let plan = plan(&format!("http://{addr}"));
+    let transport = Arc::new(Http1Transport::new(&plan, addr).expect("the transport accepts"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let mut lane = transport.lane(0);
+    let recorder = Recorder::new(1, route_header());
+    let mut sequence = 0u64;
+    c.bench_function("round_trip/http1_loopback", |b| {
+        b.iter(|| {
+            let job = Job {
+                intended: Instant::now(),
+                sequence,
+                measured: true,
+            };
+            sequence += 1;
+            let exchange = runtime.block_on(lane.send(&job));
+            assert!(exchange.result.is_ok(), "the canned server answers 200");
+            recorder.record(0, &exchange);
+        })
+    });
+}
+
+criterion_group!(
+    hot_paths,
+    release,
+    encode,
+    parse_headers,
+    record,
+    round_trip
+);
+criterion_main!(hot_paths);
