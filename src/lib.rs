@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod engine;
 pub mod gate;
+pub mod metrics;
 pub mod protocol;
 pub mod redact;
 pub mod report;

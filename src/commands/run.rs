@@ -9,6 +9,7 @@ use anyhow::Context;
 use super::{CommandError, Outcome};
 use crate::cli::RunArgs;
 use crate::engine::{self, IntervalSink, StopSignal};
+use crate::metrics::{self, MetricsPlan, ModelWindow};
 use crate::report::{self, console, Summary};
 use crate::scenario::{RunPlan, Scenario, Transport};
 use crate::transport::{self, http1::Http1Transport};
@@ -117,6 +118,7 @@ pub async fn execute_with(
     })?;
     let signals = tokio::spawn(forward_signals(stop.clone()));
 
+    let model_scrape = ModelScrape::start(&plan).await;
     let lanes = engine::lane_count(&plan);
     let outcome = match plan.target.transport {
         Transport::Http1 => {
@@ -136,6 +138,9 @@ pub async fn execute_with(
         base.to_string()
     };
     let mut summary = Summary::build(&plan, &outcome, &target_url);
+    if let Some(window) = model_scrape.finish().await {
+        report::breakdown::attach(&mut summary, &plan, &outcome.totals.counts, Some(window));
+    }
     crate::gate::apply(&plan.gates, &mut summary).context("cannot evaluate the gates")?;
     write_summary(&run_dir, &summary)?;
     Ok(Executed {
@@ -143,6 +148,81 @@ pub async fn execute_with(
         run_dir,
         outcome,
     })
+}
+
+/// Scrapes of the model servers' metrics: before the first request, at the end of the
+/// warm-up, and after the last request.
+struct ModelScrape {
+    plan: Option<MetricsPlan>,
+    before: Option<metrics::Scrape>,
+    window_start: Option<tokio::task::JoinHandle<Result<metrics::Scrape, metrics::MetricsError>>>,
+}
+
+impl ModelScrape {
+    /// Takes the first scrape now and schedules the one at the end of the warm-up. Call just
+    /// before the engine starts. A failed first scrape is reported and turns scraping off.
+    async fn start(plan: &RunPlan) -> ModelScrape {
+        let off = ModelScrape {
+            plan: None,
+            before: None,
+            window_start: None,
+        };
+        let Some(metrics_plan) = plan.model_metrics.clone() else {
+            return off;
+        };
+        let before = match metrics::scrape(&metrics_plan).await {
+            Ok(scrape) => scrape,
+            Err(error) => {
+                warn_no_model(&error);
+                return off;
+            }
+        };
+        let window_start = if plan.load.warmup.is_zero() {
+            None
+        } else {
+            let task_plan = metrics_plan.clone();
+            // NOTE: a scrape under load is served between requests, so inferences that ran
+            // while it was in flight may fall on either side of the window start. The window
+            // means are approximate at that boundary; `run_success` has no such boundary.
+            let at = tokio::time::Instant::now() + engine::START_LEAD + plan.load.warmup;
+            Some(tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                metrics::scrape(&task_plan).await
+            }))
+        };
+        ModelScrape {
+            plan: Some(metrics_plan),
+            before: Some(before),
+            window_start,
+        }
+    }
+
+    /// Takes the last scrape and returns the window's differences. A failed scrape is
+    /// reported on stderr and leaves the model component out.
+    async fn finish(self) -> Option<ModelWindow> {
+        let (plan, before) = (self.plan?, self.before?);
+        let window_start = match self.window_start {
+            None => Ok(before.clone()),
+            Some(task) => task.await.ok()?,
+        };
+        let last = metrics::scrape(&plan).await;
+        match (window_start, last) {
+            (Ok(first), Ok(last)) => {
+                let mut window = ModelWindow::between(&plan, &first, &last);
+                window.run_success = ModelWindow::success_between(&before, &last);
+                Some(window)
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                warn_no_model(&error);
+                None
+            }
+        }
+    }
+}
+
+fn warn_no_model(error: &metrics::MetricsError) {
+    tracing::warn!(%error, "model metrics scrape failed");
+    eprintln!("warning: {error}; the breakdown has no model component");
 }
 
 fn write_summary(run_dir: &Path, summary: &Summary) -> Result<(), CommandError> {

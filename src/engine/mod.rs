@@ -41,7 +41,7 @@ pub struct RunOutcome {
 
 /// Delay between preparing the run and its first intended send, so lanes are waiting when the
 /// first request is due.
-const START_LEAD: Duration = Duration::from_millis(20);
+pub const START_LEAD: Duration = Duration::from_millis(20);
 
 /// Number of lanes (concurrent senders) a transport with one request per connection needs.
 pub fn lane_count(plan: &RunPlan) -> usize {
@@ -60,7 +60,9 @@ pub async fn run<T: Transport>(
     stop: StopSignal,
 ) -> RunOutcome {
     let shard_count = lanes.min(4 * thread::available_parallelism().map_or(2, |n| n.get()));
-    let recorder = Arc::new(Recorder::new(shard_count, plan.route_header.clone()));
+    let recorder = Arc::new(
+        Recorder::new(shard_count, plan.route_header.clone()).with_hops(plan.hops.clone()),
+    );
     let started_at = SystemTime::now();
     let start = Instant::now() + START_LEAD;
     let measure_start = start + plan.load.warmup;

@@ -95,10 +95,16 @@ pub fn render(summary: &Summary) -> String {
             );
         }
     }
+    render_split(&mut out, summary);
+    render_breakdown(&mut out, summary);
     if !summary.errors.by_kind.is_empty() {
         let _ = writeln!(out, "\nerrors");
         for (kind, count) in &summary.errors.by_kind {
             let _ = writeln!(out, "  {kind:<20}{count}");
+        }
+        for (origin, kinds) in &summary.errors.by_origin {
+            let total: u64 = kinds.values().sum();
+            let _ = writeln!(out, "  from {origin:<15}{total}");
         }
         for body in summary.errors.top_bodies.iter().take(5) {
             let _ = writeln!(out, "  {:>8} x {}", body.count, body.body);
@@ -114,6 +120,112 @@ pub fn render(summary: &Summary) -> String {
         }
     }
     out
+}
+
+/// Renders the split test: expected and observed share with its 95% interval per route.
+fn render_split(out: &mut String, summary: &Summary) {
+    let Some(split) = &summary.split_test else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n{:<32}{:>10}{:>10}{:>20}",
+        "split", "expected", "observed", "95% interval"
+    );
+    for (label, route) in &split.routes {
+        let _ = writeln!(
+            out,
+            "{:<32}{:>9.2}%{:>9.2}%{:>9.2}% - {:>6.2}%",
+            label,
+            route.expected_share * 100.0,
+            route.observed_share * 100.0,
+            route.ci_low * 100.0,
+            route.ci_high * 100.0
+        );
+    }
+    match split.p_value {
+        Some(p) => {
+            let _ = writeln!(
+                out,
+                "chi-square {:.3} (dof {}), p = {:.4}: {} at alpha {}",
+                split.chi_square.unwrap_or(f64::NAN),
+                split.dof,
+                p,
+                if split.imbalanced {
+                    "IMBALANCED"
+                } else {
+                    "consistent with the expected split"
+                },
+                split.alpha
+            );
+        }
+        None => {
+            let _ = writeln!(out, "no successful responses to test");
+        }
+    }
+}
+
+/// Renders the latency breakdown, outside in, with the network remainder last.
+fn render_breakdown(out: &mut String, summary: &Summary) {
+    if summary.hops.is_empty() {
+        return;
+    }
+    let mut components: Vec<_> = summary.hops.iter().collect();
+    components.sort_by_key(|(_, hop)| hop.position);
+    let _ = writeln!(
+        out,
+        "\n{:<20}{:>9}{:>9}{:>9}{:>9}{:>12}{:>9}",
+        "breakdown ms", "p50", "p95", "mean", "share", "resolution", "missing"
+    );
+    let cell = |value: Option<f64>| match value {
+        Some(v) => format!("{v:.3}"),
+        None => "-".into(),
+    };
+    let mut mean_total = 0.0;
+    for (name, hop) in components {
+        mean_total += hop.latency_ms.mean.unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "{:<20}{:>9}{:>9}{:>9}{:>8}{:>12}{:>9}",
+            name,
+            cell(hop.latency_ms.p50),
+            cell(hop.latency_ms.p95),
+            cell(hop.latency_ms.mean),
+            hop.share
+                .map(|s| format!("{:.1}%", s * 100.0))
+                .unwrap_or_else(|| "-".into()),
+            hop.resolution_ms
+                .map(|r| format!("{r} ms"))
+                .unwrap_or_else(|| "-".into()),
+            hop.missing
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:<20}{:>9}{:>9}{:>9.3}   (mean latency {:.3})",
+        "sum of means", "", "", mean_total, summary.latency_ms.mean
+    );
+    if let Some(model) = &summary.model_metrics {
+        for (name, check) in &model.count_check {
+            let _ = writeln!(
+                out,
+                "successes of {name}: inferload {}, model server {} ({}, warm-up included)",
+                check.inferload,
+                check
+                    .server
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                if check.equal { "equal" } else { "DIFFERENT" }
+            );
+        }
+    }
+    let clamped: u64 = summary.hops.values().map(|h| h.clamped).sum();
+    if clamped > 0 {
+        let _ = writeln!(
+            out,
+            "{clamped} self times were below zero (coarse sources) and count as 0"
+        );
+    }
 }
 
 /// Prints one plain line every `every` intervals, for logs and terminals alike.

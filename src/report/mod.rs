@@ -3,6 +3,7 @@
 //! Every file is written atomically (a temporary file in the same folder, then a rename), so a
 //! crash or a second Ctrl-C never leaves a half-written file.
 
+pub mod breakdown;
 pub mod console;
 pub mod summary;
 

@@ -37,7 +37,14 @@ pub struct Summary {
     pub connect_ms: Option<Percentiles>,
     pub connections_opened: u64,
     pub routes: BTreeMap<String, RouteSummary>,
-    pub hops: BTreeMap<String, serde_json::Value>,
+    /// The routes grouped by model: each label without its `_<version>` suffix.
+    pub routes_by_model: BTreeMap<String, super::breakdown::ModelRouteSummary>,
+    /// Observed shares against the expected split, when the scenario expects one.
+    pub split_test: Option<crate::stats::split::SplitTest>,
+    /// The latency breakdown: hops, model inference and the network remainder.
+    pub hops: BTreeMap<String, super::breakdown::HopSummary>,
+    /// What the model servers' metrics recorded during the measured window.
+    pub model_metrics: Option<crate::metrics::ModelWindow>,
     pub gates: Vec<crate::gate::GateResult>,
     /// True when every gate passed (and when there are none).
     pub passed: bool,
@@ -96,6 +103,9 @@ pub struct RequestCounts {
 pub struct ErrorSummary {
     pub by_kind: BTreeMap<String, u64>,
     pub status_codes: BTreeMap<String, u64>,
+    /// Errors with a response, by the part of the chain that produced them (`ingress`,
+    /// `mesh`, `model`, `unknown`) and kind.
+    pub by_origin: BTreeMap<String, BTreeMap<String, u64>>,
     /// The most frequent distinct error bodies (status and first 200 bytes), most frequent first.
     pub top_bodies: Vec<ErrorBody>,
 }
@@ -147,6 +157,8 @@ pub struct RouteSummary {
     /// `count` over all successful responses.
     pub share: f64,
     pub errors: u64,
+    /// Successful responses during warm-up, not in `count`.
+    pub warmup_count: u64,
     pub latency_ms: Percentiles,
     pub service_time_ms: Percentiles,
 }
@@ -174,7 +186,7 @@ impl Summary {
         let routes = counts
             .routes
             .iter()
-            .filter(|(_, stats)| stats.ok + stats.errors > 0)
+            .filter(|(_, stats)| stats.ok + stats.errors + stats.warmup_ok > 0)
             .map(|(label, stats)| {
                 let summary = RouteSummary {
                     count: stats.ok,
@@ -184,6 +196,7 @@ impl Summary {
                         0.0
                     },
                     errors: stats.errors,
+                    warmup_count: stats.warmup_ok,
                     latency_ms: Percentiles::from_micros(&stats.timings.latency),
                     service_time_ms: Percentiles::from_micros(&stats.timings.service),
                 };
@@ -191,7 +204,7 @@ impl Summary {
             })
             .collect();
 
-        Summary {
+        let mut summary = Summary {
             schema_version: SCHEMA_VERSION,
             tool: Tool {
                 name: "inferload".into(),
@@ -248,6 +261,7 @@ impl Summary {
                     .iter()
                     .map(|(k, v)| (k.to_string(), *v))
                     .collect(),
+                by_origin: BTreeMap::new(),
                 top_bodies: counts
                     .error_bodies
                     .top()
@@ -267,10 +281,15 @@ impl Summary {
             connect_ms: counts.connect.as_ref().map(Percentiles::from_micros),
             connections_opened: counts.connects,
             routes,
+            routes_by_model: BTreeMap::new(),
+            split_test: None,
             hops: BTreeMap::new(),
+            model_metrics: None,
             gates: Vec::new(),
             passed: true,
-        }
+        };
+        super::breakdown::attach(&mut summary, plan, counts, None);
+        summary
     }
 }
 

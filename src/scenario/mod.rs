@@ -5,6 +5,8 @@
 //! caret under the bad value; checks that span several keys name the file, the key, the value and
 //! the fix.
 
+pub mod breakdown;
+pub mod experiment;
 pub mod plan;
 pub mod stages;
 pub mod units;
@@ -53,6 +55,10 @@ pub struct Scenario {
     pub load: LoadSection,
     #[serde(default)]
     pub routes: RoutesSection,
+    /// Hops of the latency breakdown, outside in.
+    #[serde(default)]
+    pub hops: Vec<breakdown::HopSection>,
+    pub model_metrics: Option<breakdown::ModelMetricsSection>,
     #[serde(default)]
     pub output: OutputSection,
     /// SLO gates: a table of `METRIC = "OP THRESHOLD"` (a list of such strings for several
@@ -131,6 +137,13 @@ pub struct LoadSection {
 pub struct RoutesSection {
     /// Response header naming the variant that served a request (default `x-seldon-route`).
     pub header: Option<String>,
+    /// Expected relative weight per route label or model, e.g. `{ "baseline" = 70, ... }`.
+    pub expected: Option<BTreeMap<String, f64>>,
+    /// A Seldon Core v2 Experiment YAML file giving the expected split. Relative to the
+    /// scenario file.
+    pub experiment: Option<PathBuf>,
+    /// Significance level of the split test (default 0.01).
+    pub alpha: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

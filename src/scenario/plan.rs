@@ -149,6 +149,10 @@ pub struct RunPlan {
     pub payload: PayloadPlan,
     pub load: LoadPlan,
     pub route_header: HeaderName,
+    /// Hops of the latency breakdown, outside in.
+    pub hops: Vec<crate::stats::HopSpec>,
+    pub split: Option<crate::stats::split::ExpectedSplit>,
+    pub model_metrics: Option<crate::metrics::MetricsPlan>,
     pub output: OutputPlan,
     /// SLO gates: the scenario's, then those from `--gate`.
     pub gates: Vec<crate::gate::Gate>,
@@ -202,6 +206,14 @@ impl RunPlan {
                 )
             })?;
 
+        let hops = super::breakdown::build_hops(&scenario.hops, &invalid)?;
+        let split = super::breakdown::build_split(&scenario.routes, base_dir, &invalid)?;
+        let model_metrics = super::breakdown::build_model_metrics(
+            scenario.model_metrics.as_ref(),
+            &hops,
+            &invalid,
+        )?;
+
         let interval = scenario
             .output
             .interval
@@ -232,6 +244,9 @@ impl RunPlan {
             payload,
             load,
             route_header,
+            hops,
+            split,
+            model_metrics,
             output: OutputPlan {
                 run_dir,
                 interval,

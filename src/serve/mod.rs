@@ -8,6 +8,7 @@
 //! a target that goes down) are in [`faults`].
 
 pub mod faults;
+pub mod hops;
 pub mod latency;
 
 use std::convert::Infallible;
@@ -69,6 +70,24 @@ pub struct ServeOptions {
     /// At most this many requests are served at once; the rest wait their turn.
     #[arg(long)]
     pub max_concurrency: Option<u32>,
+
+    /// Add the timing headers of a simulated NGINX -> Envoy -> model server chain
+    /// (x-nginx-request-time, x-nginx-upstream-header-time, x-envoy-upstream-service-time,
+    /// Server-Timing inference) to each infer reply.
+    #[arg(long)]
+    #[serde(default)]
+    pub hop_headers: bool,
+
+    /// Time each of the three simulated hops adds on top of --latency, e.g. 1ms.
+    #[arg(long, default_value = "0ms")]
+    #[serde(default = "zero_duration")]
+    pub hop_overhead: HumanDuration,
+
+    /// Which simulated part of the chain produces the --error-rate errors: ingress (NGINX
+    /// HTML 503), mesh (Envoy 503, empty body) or model (JSON 500).
+    #[arg(long, value_enum, default_value = "model")]
+    #[serde(default)]
+    pub error_origin: hops::ErrorOrigin,
 
     /// Seed of the random choices (latency samples, errors, routes).
     #[arg(long, default_value_t = 1)]
@@ -173,6 +192,7 @@ struct State {
     infer_count: AtomicU64,
     rng: Mutex<SmallRng>,
     permits: Option<Semaphore>,
+    metrics: hops::ModelMetrics,
 }
 
 /// Binds `addr` and serves until the returned handle is stopped or dropped with the runtime.
@@ -198,6 +218,7 @@ pub async fn start(addr: SocketAddr, options: ServeOptions) -> std::io::Result<S
         permits: options.max_concurrency.map(|n| Semaphore::new(n as usize)),
         cumulative_weights,
         infer_count: AtomicU64::new(0),
+        metrics: hops::ModelMetrics::default(),
         faults: FaultPlan::new(&options.faults),
         down,
         options,
@@ -305,9 +326,14 @@ enum Endpoint<'a> {
     ModelMetadata(&'a str),
     ModelReady(&'a str),
     Infer(&'a str),
+    /// Prometheus text with MLServer's inference metric names.
+    Metrics,
 }
 
 fn route(path: &str) -> Option<Endpoint<'_>> {
+    if path == "/metrics" {
+        return Some(Endpoint::Metrics);
+    }
     let rest = path.strip_prefix("/v2")?;
     match rest {
         "" | "/" => return Some(Endpoint::ServerMetadata),
@@ -372,6 +398,10 @@ async fn respond(
     let response = match (method, endpoint) {
         (Method::GET, Endpoint::Live) => json(StatusCode::OK, r#"{"live":true}"#.into()),
         (Method::GET, Endpoint::Ready) => json(StatusCode::OK, r#"{"ready":true}"#.into()),
+        (Method::GET, Endpoint::Metrics) => Response::builder()
+            .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
+            .body(ServeBody::full(state.metrics.render()))
+            .expect("static response parts are valid"),
         (Method::GET, Endpoint::ServerMetadata) => json(
             StatusCode::OK,
             serde_json::json!({"name": "inferload-serve", "version": env!("CARGO_PKG_VERSION"), "extensions": []})
@@ -408,6 +438,7 @@ async fn infer(
     model: String,
     body: Incoming,
 ) -> Response<ServeBody> {
+    let received = std::time::Instant::now();
     let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
@@ -444,7 +475,14 @@ async fn infer(
     if let Some(faults::RequestFault::Stall(extra)) = fault {
         stall += extra;
     }
-    let total = delay + stall;
+    let options = &state.options;
+    let overhead = if options.hop_headers {
+        options.hop_overhead.0
+    } else {
+        Duration::ZERO
+    };
+    let inference = delay + stall;
+    let total = inference + hops::total_overhead(overhead);
     // The permit covers only the simulated service time, not reading and parsing the body, so
     // N permits with a fixed latency L serve at most N / L requests per second and come close
     // to it.
@@ -460,15 +498,33 @@ async fn infer(
     if !total.is_zero() {
         crate::timer::precise_sleep(total).await;
     }
+    let timing = hops::HopTiming {
+        inference,
+        overhead,
+        elapsed: received.elapsed(),
+    };
+    let origin = options.error_origin;
+    if fault.is_none() && (!fail || origin == hops::ErrorOrigin::Model) {
+        // The variant that a route names is the model that served the request, as when Envoy
+        // rewrites the model name for the variant it picked.
+        let served = route.map_or(model.as_str().into(), crate::stats::routes::model_of);
+        state.metrics.record(&served, inference, !fail);
+    }
 
     let reply = format!(
         r#"{{"model_name":"{model}","model_version":"1","outputs":[{{"name":"output","shape":[1,2],"datatype":"FP32","data":[0.25,0.75]}}]}}"#
     );
+    let faulted = fault.is_some();
     let mut response = match fault {
         Some(fault) => faults::respond(fault, reply, connection.fd),
-        None if fail => error(StatusCode::INTERNAL_SERVER_ERROR, "simulated failure"),
+        None if fail => hops::simulated_error(origin, options.hop_headers, timing),
         None => json(StatusCode::OK, reply),
     };
+    if options.hop_headers && !fail && !faulted {
+        hops::insert_hop_headers(response.headers_mut(), timing);
+    }
+    // NGINX's own error pages carry no route: no Envoy route was taken.
+    let route = route.filter(|_| !(fail && origin == hops::ErrorOrigin::Ingress));
     if let Some(label) = route {
         if let Ok(value) = http::HeaderValue::try_from(format!(":{label}:")) {
             response.headers_mut().insert("x-seldon-route", value);

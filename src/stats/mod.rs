@@ -8,7 +8,10 @@
 //! of requests.
 
 pub mod errors;
+pub mod hops;
+pub mod origin;
 pub mod routes;
+pub mod split;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -20,6 +23,8 @@ use hdrhistogram::Histogram;
 use http::HeaderMap;
 
 pub use errors::ErrorKind;
+pub use hops::{HopCounts, HopSpec};
+pub use origin::Origin;
 
 /// Histograms store microseconds with 3 significant digits; they grow to the largest value seen.
 pub fn new_histogram() -> Histogram<u64> {
@@ -153,6 +158,8 @@ impl Timings {
 pub struct RouteStats {
     pub ok: u64,
     pub errors: u64,
+    /// Successful responses during warm-up, not in `ok`.
+    pub warmup_ok: u64,
     pub timings: Timings,
 }
 
@@ -160,6 +167,7 @@ impl RouteStats {
     pub fn add(&mut self, other: &RouteStats) {
         self.ok += other.ok;
         self.errors += other.errors;
+        self.warmup_ok += other.warmup_ok;
         self.timings.add(&other.timings);
     }
 }
@@ -178,6 +186,10 @@ pub struct Counts {
     pub status_codes: HashMap<u16, u64>,
     pub routes: HashMap<String, RouteStats>,
     pub error_bodies: ErrorBodies,
+    /// Failed requests with a response, by the part of the chain that produced it and by kind.
+    pub errors_by_origin: [[u64; ErrorKind::COUNT]; Origin::COUNT],
+    /// Hop breakdown of successful responses.
+    pub hops: HopCounts,
     /// Requests completed during warm-up, counted apart.
     pub warmup_ok: u64,
     pub warmup_errors: u64,
@@ -210,6 +222,16 @@ impl Counts {
             self.routes.entry(label.clone()).or_default().add(stats);
         }
         self.error_bodies.merge(&other.error_bodies);
+        for (mine, theirs) in self
+            .errors_by_origin
+            .iter_mut()
+            .zip(&other.errors_by_origin)
+        {
+            for (count, their_count) in mine.iter_mut().zip(theirs) {
+                *count += their_count;
+            }
+        }
+        self.hops.add(&other.hops);
         self.warmup_ok += other.warmup_ok;
         self.warmup_errors += other.warmup_errors;
     }
@@ -228,14 +250,17 @@ impl Counts {
         for stats in self.routes.values_mut() {
             stats.ok = 0;
             stats.errors = 0;
+            stats.warmup_ok = 0;
             stats.timings.reset();
         }
         self.error_bodies = ErrorBodies::default();
+        self.errors_by_origin = Default::default();
+        self.hops.reset();
         self.warmup_ok = 0;
         self.warmup_errors = 0;
     }
 
-    fn record(&mut self, exchange: &Exchange, route_header: &http::HeaderName) {
+    fn record(&mut self, exchange: &Exchange, route_header: &http::HeaderName, hops: &[HopSpec]) {
         if let Some(connect) = exchange.connect {
             self.connects += 1;
             let _ = self
@@ -244,8 +269,11 @@ impl Counts {
                 .record(micros(connect));
         }
         if !exchange.measured {
-            match exchange.result {
-                Ok(_) => self.warmup_ok += 1,
+            match &exchange.result {
+                Ok(reply) => {
+                    self.warmup_ok += 1;
+                    self.route_entry(&reply.headers, route_header).warmup_ok += 1;
+                }
                 Err(_) => self.warmup_errors += 1,
             }
             return;
@@ -264,6 +292,7 @@ impl Counts {
                 let route = self.route_entry(&reply.headers, route_header);
                 route.ok += 1;
                 route.timings.record(latency, service);
+                self.hops.record(hops, &reply.headers, latency, service);
             }
             Err(failure) => {
                 self.errors[failure.kind.index()] += 1;
@@ -273,6 +302,9 @@ impl Counts {
                 }
                 if let Some(headers) = &failure.headers {
                     self.route_entry(headers, route_header).errors += 1;
+                    let body = failure.body.as_deref().unwrap_or_default();
+                    let origin = origin::classify(headers, body, hops);
+                    self.errors_by_origin[origin.index()][failure.kind.index()] += 1;
                 }
                 if let Some(body) = &failure.body {
                     let end = body.len().min(ERROR_BODY_PREFIX);
@@ -371,6 +403,7 @@ pub struct Recorder {
     shards: Vec<Mutex<Counts>>,
     pacer: Mutex<PacerCounts>,
     route_header: http::HeaderName,
+    hops: Vec<HopSpec>,
     /// Requests released and not yet completed. Signed because a lane can record a completion
     /// just before the pacer records the release.
     in_flight: AtomicI64,
@@ -384,8 +417,15 @@ impl Recorder {
                 .collect(),
             pacer: Mutex::new(PacerCounts::default()),
             route_header,
+            hops: Vec::new(),
             in_flight: AtomicI64::new(0),
         }
+    }
+
+    /// Sets the hops whose timing headers are read from each successful response.
+    pub fn with_hops(mut self, hops: Vec<HopSpec>) -> Recorder {
+        self.hops = hops;
+        self
     }
 
     pub fn shard_count(&self) -> usize {
@@ -399,10 +439,11 @@ impl Recorder {
     /// Records a completed request from lane `lane`.
     pub fn record(&self, lane: usize, exchange: &Exchange) {
         let shard = &self.shards[lane % self.shards.len()];
-        shard
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .record(exchange, &self.route_header);
+        shard.lock().unwrap_or_else(|e| e.into_inner()).record(
+            exchange,
+            &self.route_header,
+            &self.hops,
+        );
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
