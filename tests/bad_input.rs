@@ -267,6 +267,14 @@ fn scenario_cases() -> Vec<Case> {
             &["target.url", "my host", "http://127.0.0.1:8080"],
         ),
         case(
+            "URL with credentials",
+            format!("{TARGET}{PAYLOAD}{LOAD}").replace(
+                "http://127.0.0.1:9",
+                "http://admin:hunter2-pass@127.0.0.1:9",
+            ),
+            &["target.url", "credentials", "authorization"],
+        ),
+        case(
             "URL with a query",
             format!("{TARGET}{PAYLOAD}{LOAD}").replace("http://127.0.0.1:9", "http://h:1/?x=1"),
             &["target.url", "query", "base URL"],
@@ -490,6 +498,9 @@ fn check_case(case: &Case, output: &Output, must_name_file: bool) -> Option<Stri
     }
     if must_name_file && !stderr.contains("scenario.toml") {
         problems.push("message does not name scenario.toml".into());
+    }
+    if stderr.contains("hunter2-pass") {
+        problems.push("message echoes the password of the URL".into());
     }
     if problems.is_empty() {
         None

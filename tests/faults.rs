@@ -83,7 +83,8 @@ fn assert_run_files_valid(dir: &Path) {
     assert!(seen >= 1, "no result files in {}", dir.display());
 }
 
-/// Runs the basic scenario (plus `extra` in `[target]`) against a target started with `faults`.
+/// Runs the basic scenario, with `target_extra` added to `[target]`, against
+/// `inferload serve SERVE_ARGS`, and checks the accounting and the result files.
 fn run_with_faults(serve_args: &[&str], target_extra: &str, args: &[&str]) -> Value {
     let server = serve(serve_args);
     let temp = tempfile::tempdir().unwrap();

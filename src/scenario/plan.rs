@@ -389,6 +389,17 @@ fn build_target(
 
 /// Parses a base URL such as `http://127.0.0.1:8080/prefix`, with a message naming the fix.
 pub fn parse_base_url(url: &str) -> Result<Uri, String> {
+    // Credentials in the URL would be echoed in messages and written to summary.json.
+    if let Some((before, _)) = url.split_once('@') {
+        let scheme_end = before.find("://").map_or(0, |i| i + 3);
+        if !before[scheme_end..].contains('/') {
+            return Err(format!(
+                "= \"{}<credentials>@...\" contains credentials; remove them from the URL and \
+                 send them as a header, e.g. [target.headers] authorization = \"Basic ...\"",
+                &before[..scheme_end]
+            ));
+        }
+    }
     let uri: Uri = url.parse().map_err(|e| {
         format!("= {url:?} is not a valid URL ({e}); write e.g. http://127.0.0.1:8080")
     })?;
