@@ -10,6 +10,7 @@ use inferload::redact::{RequestHeaders, REDACTED};
 use inferload::scenario::units::{ByteSize, HumanDuration, Rate};
 use inferload::scenario::{Overrides, RunPlan, Scenario};
 use inferload::serve::Fault;
+use inferload::stats::hops::{read_hop, HopFormat, HopReading, HopSpec, MAX_HOP_MICROS};
 use inferload::stats::routes::route_label;
 use inferload::transport::http1::BodyEdges;
 use proptest::prelude::*;
@@ -252,6 +253,37 @@ proptest! {
         let label = route_label(&headers, &name);
         prop_assert!(!label.is_empty());
         prop_assert!(!label.contains(':') && !label.contains(','), "{label}");
+    }
+
+    #[test]
+    fn hop_headers_never_panic(
+        values in prop::collection::vec(
+            prop_oneof!["[0-9.:, -]{0,20}", "[ -~]{0,30}", "model;dur=[0-9.e+-]{0,12}"],
+            0..3,
+        ),
+    ) {
+        let header = HeaderName::from_static("x-hop");
+        let mut headers = HeaderMap::new();
+        for value in &values {
+            if let Ok(value) = HeaderValue::try_from(value.as_str()) {
+                headers.append(header.clone(), value);
+            }
+        }
+        for format in [
+            HopFormat::Seconds,
+            HopFormat::Milliseconds,
+            HopFormat::ServerTiming { metric: "model".into() },
+        ] {
+            let spec = HopSpec {
+                name: "hop".into(),
+                header: header.clone(),
+                format,
+                origin_when_missing: None,
+            };
+            if let HopReading::Present(time) = read_hop(&headers, &spec) {
+                prop_assert!(time.micros <= MAX_HOP_MICROS, "{values:?}: {time:?}");
+            }
+        }
     }
 
     #[test]
