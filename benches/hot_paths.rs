@@ -19,12 +19,14 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use inferload::scenario::{Overrides, RunPlan, Scenario};
 use inferload::schedule::{Constant, Schedule};
+use inferload::stats::hops::{read_hop, HopFormat};
 use inferload::stats::routes::route_label;
-use inferload::stats::{Exchange, Recorder, Reply};
+use inferload::stats::{Exchange, HopSpec, Origin, Recorder, Reply};
 use inferload::transport::http1::Http1Transport;
 use inferload::transport::{Job, Lane, Transport};
 
-/// A response like the one NGINX in the peer comparison sends: 400 bytes of JSON, keep-alive.
+/// Response head of the canned server; a 400-byte JSON body follows, about the size NGINX sends
+/// in the peer comparison.
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: application/json\r\n\
 x-seldon-route: :baseline-predictor_3:\r\nContent-Length: 400\r\nConnection: keep-alive\r\n\r\n";
 
@@ -78,8 +80,49 @@ fn encode(c: &mut Criterion) {
     c.bench_function("encode/http1_request", |b| b.iter(|| transport.request()));
 }
 
+/// The testbed's timing headers, outermost hop first: NGINX, Envoy as NGINX saw it, MLServer as
+/// Envoy saw it.
+fn testbed_hops() -> Vec<HopSpec> {
+    let hop = |name: &str, header: &'static str, format, origin| HopSpec {
+        name: name.into(),
+        header: HeaderName::from_static(header),
+        format,
+        origin_when_missing: Some(origin),
+    };
+    vec![
+        hop(
+            "ingress",
+            "x-nginx-request-time",
+            HopFormat::Seconds,
+            Origin::Ingress,
+        ),
+        hop(
+            "mesh",
+            "x-nginx-upstream-header-time",
+            HopFormat::Seconds,
+            Origin::Ingress,
+        ),
+        hop(
+            "model-server",
+            "x-envoy-upstream-service-time",
+            HopFormat::Milliseconds,
+            Origin::Mesh,
+        ),
+    ]
+}
+
+/// Response headers as the testbed chain sends them, route and timing headers included.
 fn response_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
+    headers.insert("x-nginx-request-time", HeaderValue::from_static("0.004"));
+    headers.insert(
+        "x-nginx-upstream-header-time",
+        HeaderValue::from_static("0.003"),
+    );
+    headers.insert(
+        "x-envoy-upstream-service-time",
+        HeaderValue::from_static("2"),
+    );
     headers.insert("server", HeaderValue::from_static("nginx/1.22.1"));
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     headers.insert("content-length", HeaderValue::from_static("400"));
@@ -105,11 +148,19 @@ fn parse_headers(c: &mut Criterion) {
     c.bench_function("headers/route_label_pipeline", |b| {
         b.iter(|| route_label(black_box(&pipeline), &header).len())
     });
+    let hops = testbed_hops();
+    c.bench_function("headers/read_three_hops", |b| {
+        b.iter(|| {
+            for spec in &hops {
+                black_box(read_hop(black_box(&single), spec));
+            }
+        })
+    });
 }
 
-/// Recording one successful exchange: counters, two histograms, status and route entries.
+/// Recording one successful exchange: counters, histograms, status, route and hop entries.
 fn record(c: &mut Criterion) {
-    let recorder = Recorder::new(4, route_header());
+    let recorder = Recorder::new(4, route_header()).with_hops(testbed_hops());
     let now = Instant::now();
     let headers = response_headers();
     let mut step = 0u64;
@@ -138,36 +189,46 @@ fn record(c: &mut Criterion) {
 }
 
 /// Starts a blocking keep-alive HTTP/1.1 server on 127.0.0.1:0 that answers every request with
-/// [`RESPONSE`] and a 400-byte body. It serves one connection and ends when the client closes it.
+/// [`RESPONSE`] and a 400-byte JSON body, one thread per connection. It lives as long as the process.
 fn canned_server() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("bound address");
     thread::spawn(move || {
-        let Ok((mut stream, _)) = listener.accept() else {
-            return;
-        };
-        let _ = stream.set_nodelay(true);
-        let mut reply = RESPONSE.to_vec();
-        reply.extend(std::iter::repeat_n(b' ', 400));
-        let mut pending = Vec::new();
-        let mut buffer = [0u8; 8192];
-        loop {
-            let Ok(read) = stream.read(&mut buffer) else {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else {
                 return;
             };
-            if read == 0 {
-                return;
-            }
-            pending.extend_from_slice(&buffer[..read]);
-            while let Some(length) = complete_request(&pending) {
-                pending.drain(..length);
-                if stream.write_all(&reply).is_err() {
-                    return;
-                }
-            }
+            thread::spawn(move || serve_connection(stream));
         }
     });
     addr
+}
+
+fn serve_connection(mut stream: std::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
+    // A JSON object, because lanes count a 2xx reply that is not one as an invalid response.
+    let mut reply = RESPONSE.to_vec();
+    let prefix = b"{\"model_name\":\"bench\",\"padding\":\"";
+    reply.extend_from_slice(prefix);
+    reply.extend(std::iter::repeat_n(b'x', 400 - prefix.len() - 2));
+    reply.extend_from_slice(b"\"}");
+    let mut pending = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        let Ok(read) = stream.read(&mut buffer) else {
+            return;
+        };
+        if read == 0 {
+            return;
+        }
+        pending.extend_from_slice(&buffer[..read]);
+        while let Some(length) = complete_request(&pending) {
+            pending.drain(..length);
+            if stream.write_all(&reply).is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// Returns the length of the first complete request in `bytes` (head plus Content-Length body).
@@ -207,7 +268,9 @@ fn round_trip(c: &mut Criterion) {
             };
             sequence += 1;
             let exchange = runtime.block_on(lane.send(&job));
-            assert!(exchange.result.is_ok(), "the canned server answers 200");
+            if let Err(failure) = &exchange.result {
+                panic!("round trip to the canned server failed: {:?}", failure.kind);
+            }
             recorder.record(0, &exchange);
         })
     });

@@ -1,0 +1,1 @@
+taskset -c 1 /work/targets/bench/release/inferload run /tmp/inferload-peers-mr_yv6_a/chain/chain.toml --url http://127.0.0.1:28080/financial-inference --duration 15s --warmup 0s -q --out /tmp/inferload-peers-mr_yv6_a/inferload-run-4 --rate 100/s --connections 16

@@ -1,0 +1,1 @@
+taskset -c 1 /work/targets/bench/release/inferload run /tmp/inferload-peers-mr_yv6_a/bench.toml --url http://127.0.0.1:42189 --duration 300s --warmup 0s -q --out /tmp/inferload-peers-mr_yv6_a/inferload-run-10 --rate 20000/s --connections 50
