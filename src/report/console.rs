@@ -165,7 +165,7 @@ fn render_split(out: &mut String, summary: &Summary) {
     }
 }
 
-/// Renders the latency breakdown, outside in, with the network remainder last.
+/// Renders the latency breakdown, outside in, with the network remainder and client wait last.
 fn render_breakdown(out: &mut String, summary: &Summary) {
     if summary.hops.is_empty() {
         return;
@@ -174,7 +174,7 @@ fn render_breakdown(out: &mut String, summary: &Summary) {
     components.sort_by_key(|(_, hop)| hop.position);
     let _ = writeln!(
         out,
-        "\n{:<20}{:>9}{:>9}{:>9}{:>9}{:>12}{:>9}",
+        "\n{:<20} {:>10} {:>10} {:>10} {:>7} {:>11} {:>8}",
         "breakdown ms", "p50", "p95", "mean", "share", "resolution", "missing"
     );
     let cell = |value: Option<f64>| match value {
@@ -186,7 +186,7 @@ fn render_breakdown(out: &mut String, summary: &Summary) {
         mean_total += hop.latency_ms.mean.unwrap_or(0.0);
         let _ = writeln!(
             out,
-            "{:<20}{:>9}{:>9}{:>9}{:>8}{:>12}{:>9}",
+            "{:<20} {:>10} {:>10} {:>10} {:>7} {:>11} {:>8}",
             name,
             cell(hop.latency_ms.p50),
             cell(hop.latency_ms.p95),
@@ -202,7 +202,7 @@ fn render_breakdown(out: &mut String, summary: &Summary) {
     }
     let _ = writeln!(
         out,
-        "{:<20}{:>9}{:>9}{:>9.3}   (mean latency {:.3})",
+        "{:<20} {:>10} {:>10} {:>10.3}   (mean latency {:.3})",
         "sum of means", "", "", mean_total, summary.latency_ms.mean
     );
     if let Some(model) = &summary.model_metrics {
