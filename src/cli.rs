@@ -205,7 +205,7 @@ pub struct SweepArgs {
     #[arg(long)]
     pub url: Option<String>,
 
-    /// Connections to open to the target (open loop); default: the scenario's, or 128.
+    /// Connections to open to the target (open loop); default: the scenario's, at least 128.
     #[arg(long)]
     pub connections: Option<u32>,
 

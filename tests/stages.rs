@@ -10,8 +10,9 @@ use inferload::commands::run::{execute_with, plan};
 use inferload::engine::{IntervalSink, StopSignal};
 use inferload::stats::IntervalSnapshot;
 
-/// Stage name, target rate and measured requests sent of one interval.
-type Row = (Option<String>, Option<f64>, u64);
+/// Stage name, target rate, measured requests sent and middle (seconds from the load's
+/// start) of one interval.
+type Row = (Option<String>, Option<f64>, u64, f64);
 
 /// Keeps a [`Row`] for every interval.
 struct Capture(Arc<Mutex<Vec<Row>>>);
@@ -33,6 +34,7 @@ impl IntervalSink for Capture {
             snapshot.stage_name.as_deref().map(str::to_string),
             snapshot.target_rate,
             snapshot.pacer.sent,
+            ((snapshot.start + snapshot.end) / 2).as_secs_f64(),
         ));
     }
 }
@@ -103,20 +105,32 @@ interval = "500ms"
     let intervals = intervals.lock().unwrap();
     let labelled: Vec<_> = intervals
         .iter()
-        .filter(|(stage, _, _)| stage.is_some())
+        .filter(|(stage, _, _, _)| stage.is_some())
         .collect();
     // Eight 500 ms intervals in the stages; a last, short one may follow.
     assert!(labelled.len() >= 8, "{intervals:?}");
-    let expected_rates = [100.0, 100.0, 100.0, 100.0, 125.0, 175.0, 225.0, 275.0];
-    for (index, (stage, rate, _)) in labelled.iter().take(8).enumerate() {
+    // The rate at an interval's middle: 100/s for the hold (1 s to 3 s after the start, after
+    // the warm-up), then 100/s + 100/s per second into the ramp. The last interval may end
+    // early, when the last request has been answered, so its middle is not on the grid.
+    let expected_rate = |middle: f64| {
+        let into_stages = middle - 1.0;
+        if into_stages < 2.0 {
+            100.0
+        } else {
+            100.0 + 100.0 * (into_stages - 2.0)
+        }
+    };
+    for (index, (stage, rate, _, middle)) in labelled.iter().take(8).enumerate() {
         let name = if index < 4 { "hold" } else { "ramp" };
         assert_eq!(stage.as_deref(), Some(name), "interval {index}");
         let rate = rate.expect("open loop intervals have a target rate");
         assert!(
-            (rate - expected_rates[index]).abs() < 1e-9,
-            "interval {index}: target rate {rate}"
+            (rate - expected_rate(*middle)).abs() < 1e-9,
+            "interval {index} (middle {middle} s): target rate {rate}"
         );
     }
+    // On the 500 ms grid the first ramp interval's middle is 3.25 s: 125/s.
+    assert_eq!(labelled[4].1, Some(125.0), "{intervals:?}");
     // The warm-up intervals carry no stage.
     assert!(intervals[0].0.is_none(), "{intervals:?}");
 }

@@ -14,8 +14,9 @@ use crate::sweep::monitor::WindowPolicy;
 use crate::sweep::objective::Objective;
 use crate::sweep::{self, GeneratorLimits, Levels, SweepOutcome, SweepPlan};
 
-/// Connections of an open-loop sweep when neither the scenario nor `--connections` sets them:
-/// enough that requests do not queue for a connection before the target saturates.
+/// Fewest connections of an open-loop sweep unless `--connections` sets them: enough that
+/// requests do not queue for a connection before a target with up to this many concurrent
+/// requests saturates, because a full connection pool would make the generator the limit.
 const SWEEP_CONNECTIONS: u32 = 128;
 
 /// Reads the scenario and flags into a checked sweep plan.
@@ -72,10 +73,10 @@ pub fn plan(args: &SweepArgs) -> Result<SweepPlan, CommandError> {
         concurrency: None,
         duration: None,
         warmup: None,
-        connections: args
-            .connections
-            .or(scenario_connections)
-            .or(Some(SWEEP_CONNECTIONS)),
+        connections: Some(
+            args.connections
+                .unwrap_or(scenario_connections.unwrap_or(0).max(SWEEP_CONNECTIONS)),
+        ),
         max_in_flight: args.max_in_flight,
         timeout: args.timeout,
         headers: args.headers.clone(),

@@ -11,12 +11,14 @@ pub mod faults;
 pub mod hops;
 pub mod latency;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -27,7 +29,6 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 pub use faults::{Fault, FaultPlan, ServeBody};
 pub use latency::LatencyModel;
@@ -191,8 +192,9 @@ struct State {
     cumulative_weights: Vec<(String, f64)>,
     infer_count: AtomicU64,
     rng: Mutex<SmallRng>,
-    permits: Option<Semaphore>,
     metrics: hops::ModelMetrics,
+    /// With `max_concurrency`, the instant each of its slots is next free.
+    slots: Option<Mutex<BinaryHeap<Reverse<Instant>>>>,
 }
 
 /// Binds `addr` and serves until the returned handle is stopped or dropped with the runtime.
@@ -215,7 +217,10 @@ pub async fn start(addr: SocketAddr, options: ServeOptions) -> std::io::Result<S
     let (down, down_requests) = tokio::sync::mpsc::unbounded_channel();
     let state = Arc::new(State {
         rng: Mutex::new(SmallRng::seed_from_u64(options.seed)),
-        permits: options.max_concurrency.map(|n| Semaphore::new(n as usize)),
+        slots: options.max_concurrency.map(|n| {
+            let now = Instant::now();
+            Mutex::new((0..n).map(|_| Reverse(now)).collect())
+        }),
         cumulative_weights,
         infer_count: AtomicU64::new(0),
         metrics: hops::ModelMetrics::default(),
@@ -483,20 +488,24 @@ async fn infer(
     };
     let inference = delay + stall;
     let total = inference + hops::total_overhead(overhead);
-    // The permit covers only the simulated service time, not reading and parsing the body, so
-    // N permits with a fixed latency L serve at most N / L requests per second and come close
-    // to it.
-    let _permit = match &state.permits {
-        Some(permits) => Some(
-            permits
-                .acquire()
-                .await
-                .expect("the semaphore is never closed"),
-        ),
-        None => None,
+    // A limited target serves each request in the slot that frees first, in arrival order:
+    // the request's simulated service starts when that slot frees (or now) and the slot is busy
+    // until it ends. Service times are computed rather than observed, so a late wake-up of this
+    // process delays a response but does not lower the capacity: N slots with a fixed latency L
+    // serve N / L requests per second.
+    let deadline = match &state.slots {
+        Some(slots) => {
+            let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let free_at = slots.pop().map_or(now, |Reverse(at)| at);
+            let end = free_at.max(now) + total;
+            slots.push(Reverse(end));
+            end
+        }
+        None => Instant::now() + total,
     };
-    if !total.is_zero() {
-        crate::timer::precise_sleep(total).await;
+    if !total.is_zero() || state.slots.is_some() {
+        crate::timer::precise_sleep_until(deadline).await;
     }
     let timing = hops::HopTiming {
         inference,

@@ -73,7 +73,7 @@ pub struct SweepPlan {
     pub quiet: bool,
 }
 
-/// How one step ended.
+/// The verdict of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -83,7 +83,7 @@ pub enum Verdict {
     Fail,
     /// Met the objective but achieved less than the target rate.
     Short,
-    /// The generator was the bottleneck; the step says nothing about the target.
+    /// The generator was the bottleneck, so the step shows nothing about the target.
     Generator,
     /// Ctrl-C or SIGTERM cut the step short.
     Interrupted,
@@ -113,6 +113,8 @@ pub struct StepRecord {
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Service time (response end minus actual send) p50.
+    pub service_p50_ms: f64,
     pub ok: u64,
     pub errors: u64,
     pub error_rate: f64,
@@ -120,7 +122,7 @@ pub struct StepRecord {
     /// False when no two consecutive windows agreed within the stability tolerance.
     pub stable: bool,
     pub windows: u32,
-    /// Why the step got its verdict.
+    /// The reason for the verdict.
     pub reason: String,
     pub schedule_lag_p99_ms: Option<f64>,
     pub late: u64,
@@ -133,7 +135,7 @@ pub struct StepRecord {
 }
 
 impl StepRecord {
-    /// The step's level: its target rate or its concurrency.
+    /// Returns the step's level: its target rate or its concurrency.
     pub fn level(&self) -> f64 {
         self.target_rps
             .or(self.concurrency.map(f64::from))
@@ -141,7 +143,7 @@ impl StepRecord {
     }
 }
 
-/// Why the sweep stopped.
+/// The reason the sweep stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SweepOutcome {
@@ -167,7 +169,7 @@ pub struct SweepResult {
 }
 
 impl SweepResult {
-    /// The capacity: the highest passing level, only when a failing level brackets it.
+    /// Returns the capacity: the highest passing level, only when a failing level brackets it.
     pub fn capacity(&self) -> Option<f64> {
         match self.outcome {
             SweepOutcome::Found => self.low,
@@ -250,8 +252,8 @@ pub async fn run(plan: &SweepPlan) -> Result<SweepResult, CommandError> {
     Ok(result)
 }
 
-/// Whether the bracket is as narrow as asked: relative width within `precision`, or adjacent
-/// whole numbers for concurrency.
+/// Returns whether the bracket is as narrow as requested: relative width within `precision`,
+/// or adjacent whole numbers for concurrency.
 fn narrow_enough(low: f64, high: f64, precision: f64, closed: bool) -> bool {
     if closed && high - low <= 1.0 {
         return true;
@@ -320,6 +322,8 @@ async fn run_step(
     let lag_p99 = summary.schedule_lag_ms.as_ref().map(|l| l.p99);
     let waited_at_cap = windows.waited_at_cap;
     let achieved = windows.throughput();
+    let short = !closed && achieved < level * (1.0 - plan.rate_tolerance);
+    let would_fail = short || checks.iter().any(|c| !c.pass);
 
     let (verdict, reason) = if interrupted {
         (Verdict::Interrupted, "interrupted".to_string())
@@ -332,15 +336,18 @@ async fn run_step(
                 plan.generator.max_cpu * 100.0
             ),
         )
-    } else if let Some(lag) =
-        lag_p99.filter(|&lag| lag > plan.generator.max_lag_ms && waited_at_cap == 0)
-    {
+    } else if let Some(lag) = lag_p99.filter(|&lag| {
+        // The lag must also make up at least half of the latency p99: a target far over
+        // its capacity slows the whole machine, and a short pacer delay then is not what
+        // broke the objective.
+        lag > plan.generator.max_lag_ms && lag >= 0.5 * summary.latency_ms.p99 && waited_at_cap == 0
+    }) {
         (
             Verdict::Generator,
             format!(
-                "schedule lag p99 {lag:.2} ms exceeds {:.2} ms with no wait at the in-flight \
-                 cap: the pacer could not keep up",
-                plan.generator.max_lag_ms
+                "schedule lag p99 {lag:.2} ms exceeds {:.2} ms and is most of the latency p99 \
+                 ({:.2} ms), with no wait at the in-flight cap: the pacer could not keep up",
+                plan.generator.max_lag_ms, summary.latency_ms.p99
             ),
         )
     } else if !closed
@@ -355,6 +362,11 @@ async fn run_step(
                 summary.load.achieved_rps
             ),
         )
+    } else if let Some(reason) = would_fail
+        .then(|| connection_bound(result, summary, &executed.summary, closed))
+        .flatten()
+    {
+        (Verdict::Generator, reason)
     } else if let Some(broken) = checks.iter().find(|c| !c.pass) {
         let measured = match (broken.value, &broken.message) {
             (Some(value), _) => crate::gate::format_value(value, &broken.unit),
@@ -365,7 +377,7 @@ async fn run_step(
             Verdict::Fail,
             format!("{} broken: measured {measured}", broken.name),
         )
-    } else if !closed && achieved < level * (1.0 - plan.rate_tolerance) {
+    } else if short {
         (
             Verdict::Short,
             format!(
@@ -389,6 +401,7 @@ async fn run_step(
         p95_ms: summary.latency_ms.p95,
         p99_ms: summary.latency_ms.p99,
         max_ms: summary.latency_ms.max,
+        service_p50_ms: summary.service_time_ms.p50,
         ok,
         errors,
         error_rate: if ok + errors > 0 {
@@ -420,7 +433,43 @@ async fn run_step(
     Ok(verdict)
 }
 
-/// A rate as used in folder names: whole numbers without decimals, others with one.
+/// Returns why a step is limited by the generator's connections, or `None`.
+///
+/// With one request per connection, requests that find every connection busy wait in the
+/// generator. That wait is the target's doing when its service time has grown (it queues
+/// internally), but the generator's when the service time is still at its lowest-level value:
+/// then the target had room and only the connection pool was full. The wait is judged from the
+/// p50 of latency minus service time; the service time is "still low" within 25% of the lowest
+/// level's p50.
+fn connection_bound(
+    result: &SweepResult,
+    measurement: &crate::report::Summary,
+    whole_run: &crate::report::Summary,
+    closed: bool,
+) -> Option<String> {
+    if closed {
+        return None;
+    }
+    let baseline = result
+        .steps
+        .iter()
+        .filter(|s| s.ok > 0)
+        .min_by(|a, b| a.level().total_cmp(&b.level()))?
+        .service_p50_ms;
+    let service = measurement.service_time_ms.p50;
+    let client_wait = measurement.latency_ms.p50 - service;
+    if client_wait > service.max(1.0) && service <= baseline * 1.25 {
+        return Some(format!(
+            "requests waited {client_wait:.1} ms (p50) for one of the {} connections while the \
+             target's service time stayed at {service:.2} ms (lowest level {baseline:.2} ms): \
+             raise --connections",
+            whole_run.load.connections
+        ));
+    }
+    None
+}
+
+/// Formats a rate for folder names: whole numbers without decimals, others with one.
 fn format_level(level: f64) -> String {
     if level.fract() == 0.0 {
         format!("{level:.0}")
@@ -429,7 +478,7 @@ fn format_level(level: f64) -> String {
     }
 }
 
-/// The base plan with its load replaced by one stage at `level`.
+/// Builds the base plan with its load replaced by one stage at `level`.
 fn step_plan(plan: &SweepPlan, number: usize, level: f64, closed: bool, folder: &str) -> RunPlan {
     let mut step = plan.base.clone();
     let measured = plan.windows.length * plan.windows.max_count;

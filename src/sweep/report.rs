@@ -298,6 +298,7 @@ mod tests {
             p95_ms: p99 * 0.9,
             p99_ms: p99,
             max_ms: p99 * 2.0,
+            service_p50_ms: p99 / 2.0,
             ok: 100,
             errors: 0,
             error_rate: 0.0,
