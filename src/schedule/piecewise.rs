@@ -154,7 +154,9 @@ impl Schedule for Piecewise {
         if count >= self.total_count {
             return None;
         }
-        self.seconds_at_count(count).map(Duration::from_secs_f64)
+        // An offset too large for a Duration is past any end.
+        self.seconds_at_count(count)
+            .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
     }
 
     fn rate_at(&self, offset: Duration) -> f64 {
