@@ -1,7 +1,5 @@
 //! `inferload run`: plan, preflight, load, report.
 
-use std::path::Path;
-
 use std::io::Write;
 
 use anyhow::Context;
@@ -117,6 +115,17 @@ pub async fn execute_with(
         )
     })?;
     let signals = tokio::spawn(forward_signals(stop.clone()));
+    let file_error = |name: &str, e: std::io::Error| {
+        anyhow::anyhow!("cannot create {name} in {}: {e}", run_dir.display())
+    };
+    sinks.push(Box::new(
+        report::intervals::IntervalCsv::create(&run_dir)
+            .map_err(|e| file_error("intervals.csv", e))?,
+    ));
+    sinks.push(Box::new(
+        report::hlog::HistogramLog::create(&run_dir)
+            .map_err(|e| file_error("histograms.hlog", e))?,
+    ));
 
     let model_scrape = ModelScrape::start(&plan).await;
     let lanes = engine::lane_count(&plan);
@@ -142,7 +151,27 @@ pub async fn execute_with(
         report::breakdown::attach(&mut summary, &plan, &outcome.totals.counts, Some(window));
     }
     crate::gate::apply(&plan.gates, &mut summary).context("cannot evaluate the gates")?;
-    write_summary(&run_dir, &summary)?;
+    report::write_results(&run_dir, &summary, &outcome.totals)
+        .map_err(|(path, e)| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+
+    // Streamed files are renamed to their final names even when one of them failed.
+    let mut first_error = None;
+    for sink in &mut sinks {
+        if let Err(error) = sink.finish(outcome.interrupted) {
+            eprintln!(
+                "error: cannot complete a result file in {}: {error}",
+                run_dir.display()
+            );
+            first_error.get_or_insert(error);
+        }
+    }
+    if let Some(error) = first_error {
+        return Err(anyhow::anyhow!(
+            "cannot write the result files in {}: {error}",
+            run_dir.display()
+        )
+        .into());
+    }
     Ok(Executed {
         summary,
         run_dir,
@@ -223,13 +252,6 @@ impl ModelScrape {
 fn warn_no_model(error: &metrics::MetricsError) {
     tracing::warn!(%error, "model metrics scrape failed");
     eprintln!("warning: {error}; the breakdown has no model component");
-}
-
-fn write_summary(run_dir: &Path, summary: &Summary) -> Result<(), CommandError> {
-    let json = serde_json::to_vec_pretty(summary).context("cannot encode summary.json")?;
-    report::write_atomic(&run_dir.join("summary.json"), &json)
-        .with_context(|| format!("cannot write {}", run_dir.join("summary.json").display()))?;
-    Ok(())
 }
 
 /// Turns Ctrl-C and SIGTERM into stop requests: the first stops scheduling, the second forces.

@@ -26,6 +26,13 @@ use crate::transport::{Job, Lane, Transport};
 /// Receives each interval snapshot as the run goes (progress, interval files).
 pub trait IntervalSink: Send {
     fn on_interval(&mut self, snapshot: &IntervalSnapshot);
+
+    /// Completes the sink after the last interval (a file sink flushes and renames its file).
+    /// `interrupted` is true when a stop signal cut the run short.
+    fn finish(&mut self, interrupted: bool) -> std::io::Result<()> {
+        let _ = interrupted;
+        Ok(())
+    }
 }
 
 /// How a run ended and what it measured.

@@ -5,6 +5,12 @@
 
 pub mod breakdown;
 pub mod console;
+pub mod hgrm;
+pub mod hlog;
+pub mod intervals;
+pub mod junit;
+pub mod markdown;
+pub mod stream;
 pub mod summary;
 
 use std::io::Write;
@@ -27,6 +33,33 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         file.sync_all()?;
     }
     std::fs::rename(&temporary, path)
+}
+
+/// Writes the end-of-run files of `run_dir`, each atomically: `summary.json` first, then
+/// `latency.hgrm`, `service_time.hgrm`, `junit.xml` and `summary.md`. Stops at the first error.
+pub fn write_results(
+    run_dir: &Path,
+    summary: &Summary,
+    totals: &crate::stats::Totals,
+) -> Result<(), (PathBuf, std::io::Error)> {
+    let write = |name: &str, contents: &[u8]| {
+        let path = run_dir.join(name);
+        write_atomic(&path, contents).map_err(|e| (path, e))
+    };
+    let json = serde_json::to_vec_pretty(summary).expect("a summary always serializes to JSON");
+    write("summary.json", &json)?;
+    let timings = &totals.counts.timings;
+    write(
+        "latency.hgrm",
+        hgrm::render(&timings.latency, summary.partial).as_bytes(),
+    )?;
+    write(
+        "service_time.hgrm",
+        hgrm::render(&timings.service, summary.partial).as_bytes(),
+    )?;
+    write("junit.xml", junit::render(summary).as_bytes())?;
+    write("summary.md", markdown::render(summary).as_bytes())?;
+    Ok(())
 }
 
 /// Creates the run's folder. When `dir` already holds files, a numbered sibling (`dir-2`,
