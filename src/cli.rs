@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::regress::settings::{BaselineArgs, CompareOptions};
 use crate::scenario::units::{HumanDuration, Rate};
 use crate::scenario::Overrides;
 use crate::serve::ServeOptions;
@@ -29,6 +30,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Find the highest rate (or concurrency) at which the target meets an objective.
     Sweep(SweepArgs),
+    /// Compare two saved result folders (old, then new) metric by metric.
+    Compare(CompareArgs),
+    /// Run several scenarios in sequence, each compared with its saved baseline.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +98,9 @@ pub struct RunArgs {
     /// (default: the request timeout, at most 10s).
     #[arg(long)]
     pub stop_grace: Option<HumanDuration>,
+
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
 }
 
 impl RunArgs {
@@ -228,4 +236,55 @@ pub struct SweepArgs {
     /// Print no progress lines.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The older result folder (or saved baseline), e.g. results/baselines/main/quickstart.
+    pub old: PathBuf,
+
+    /// The newer result folder.
+    pub new: PathBuf,
+
+    /// Folder for compare.md, compare.junit.xml and compare.json (default: NEW).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub compare: CompareOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Scenario files, or folders whose *.toml files are run in name order.
+    #[arg(required = true)]
+    pub scenarios: Vec<PathBuf>,
+
+    /// Base URL of the V2 API, replacing every scenario's target.
+    #[arg(long)]
+    pub url: Option<String>,
+
+    /// Measured duration of every scenario, e.g. 20s.
+    #[arg(long)]
+    pub duration: Option<HumanDuration>,
+
+    /// Warm-up of every scenario, e.g. 2s.
+    #[arg(long)]
+    pub warmup: Option<HumanDuration>,
+
+    /// Extra request header 'NAME: VALUE' for every scenario (repeatable).
+    #[arg(short = 'H', long = "header")]
+    pub headers: Vec<String>,
+
+    /// Folder for the runs (one subfolder per scenario) and the comparison reports, in place
+    /// of results/bench/<UTC time>/.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// Print no progress lines.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
 }

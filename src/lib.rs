@@ -10,6 +10,7 @@ pub mod gate;
 pub mod metrics;
 pub mod protocol;
 pub mod redact;
+pub mod regress;
 pub mod report;
 pub mod scenario;
 pub mod schedule;

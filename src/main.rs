@@ -28,6 +28,8 @@ fn main() {
             Command::Run(args) => commands::run::run(args).await,
             Command::Serve(args) => commands::serve::serve(args).await,
             Command::Sweep(args) => commands::sweep::sweep(args).await,
+            Command::Compare(args) => commands::compare::compare(args),
+            Command::Bench(args) => commands::bench::bench(args).await,
         }
     });
     // Lanes may still hold connections to a stalled target; do not wait for them.

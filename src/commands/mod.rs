@@ -1,6 +1,8 @@
 //! One module per subcommand. Each returns an [`Outcome`] or a [`CommandError`], which `main`
 //! maps to the exit status.
 
+pub mod bench;
+pub mod compare;
 pub mod run;
 pub mod serve;
 pub mod sweep;

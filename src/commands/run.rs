@@ -38,12 +38,21 @@ pub fn plan(args: &RunArgs) -> Result<RunPlan, CommandError> {
 pub async fn run(args: RunArgs) -> Result<Outcome, CommandError> {
     let plan = plan(&args)?;
     tracing::debug!(?plan, "run plan");
+    let compare_settings = super::bench::check_baseline_args(&args.baseline)?;
+    let scenario = plan.name.clone();
+    super::bench::check_baseline_exists(&args.baseline, &scenario)?;
     let (summary, run_dir) = execute(plan, args.quiet).await?;
     // A closed stdout (e.g. `| head`) loses only the console copy: the results are on disk.
+    let _ = write!(std::io::stdout().lock(), "{}", console::render(&summary));
+    let comparison =
+        super::bench::baseline_step(&run_dir, &scenario, &args.baseline, &compare_settings)?;
     let mut stdout = std::io::stdout().lock();
-    let _ = write!(stdout, "{}", console::render(&summary));
+    if let Some(comparison) = &comparison {
+        let _ = write!(stdout, "{}", crate::regress::render::console(comparison));
+    }
     let _ = writeln!(stdout, "\nresults: {}", run_dir.display());
-    Ok(if summary.passed {
+    let regressed = comparison.as_ref().is_some_and(|c| !c.passed());
+    Ok(if summary.passed && !regressed {
         Outcome::Passed
     } else {
         Outcome::GateFailed
@@ -126,6 +135,9 @@ pub async fn execute_with(
         report::hlog::HistogramLog::create(&run_dir)
             .map_err(|e| file_error("histograms.hlog", e))?,
     ));
+    let intervals =
+        crate::regress::record::IntervalRecorder::new(plan.load.warmup, plan.load.duration);
+    sinks.push(intervals.sink());
 
     let model_scrape = ModelScrape::start(&plan).await;
     let lanes = engine::lane_count(&plan);
@@ -172,6 +184,9 @@ pub async fn execute_with(
         )
         .into());
     }
+    intervals
+        .write(&run_dir, outcome.started_at)
+        .with_context(|| format!("cannot write the interval files in {}", run_dir.display()))?;
     Ok(Executed {
         summary,
         run_dir,
