@@ -90,7 +90,7 @@ pub struct RunArgs {
     #[arg(long = "gate", value_name = "GATE")]
     pub gates: Vec<String>,
 
-    /// Also write requests.csv, one row per measured request.
+    /// Per-request CSV output; not supported yet (the run is rejected with a message).
     #[arg(long)]
     pub requests_csv: bool,
 
