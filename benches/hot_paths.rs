@@ -77,7 +77,7 @@ fn encode(c: &mut Criterion) {
     let plan = plan("http://127.0.0.1:9");
     let transport = Http1Transport::new(&plan, "127.0.0.1:9".parse().expect("valid address"))
         .expect("the transport accepts the plan");
-    c.bench_function("encode/http1_request", |b| b.iter(|| transport.request()));
+    c.bench_function("encode/http1_request", |b| b.iter(|| transport.request(0)));
 }
 
 /// The testbed's timing headers, outermost hop first: NGINX, Envoy as NGINX saw it, MLServer as

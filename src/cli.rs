@@ -129,6 +129,10 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
 
+    /// Extra address that serves the V2 gRPC service (gRPC is always served on --addr too).
+    #[arg(long)]
+    pub grpc_addr: Option<SocketAddr>,
+
     #[command(flatten)]
     pub options: ServeOptions,
 }

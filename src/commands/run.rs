@@ -8,8 +8,11 @@ use super::{CommandError, Outcome};
 use crate::cli::RunArgs;
 use crate::engine::{self, IntervalSink, StopSignal};
 use crate::metrics::{self, MetricsPlan, ModelWindow};
+use crate::protocol::preflight;
 use crate::report::{self, console, Summary};
 use crate::scenario::{RunPlan, Scenario, Transport};
+use crate::transport::connect::Connector;
+use crate::transport::grpc::{self, GrpcTransport};
 use crate::transport::{self, http1::Http1Transport};
 
 /// Reads the scenario and applies the flags: every usage error surfaces here, before any work.
@@ -111,11 +114,8 @@ pub async fn execute_with(
     let addr = transport::resolve(&base)
         .await
         .map_err(|e| anyhow::anyhow!("target.url {base}: {e}"))?;
-    if plan.target.preflight {
-        crate::protocol::preflight::check(&plan.target, addr)
-            .await
-            .map_err(anyhow::Error::from)?;
-    }
+    let connector = Connector::new(addr, plan.target.connect_timeout);
+    prepare_target(&mut plan, &connector).await?;
 
     let run_dir = report::create_run_dir(&plan.output.run_dir).with_context(|| {
         format!(
@@ -145,6 +145,12 @@ pub async fn execute_with(
         Transport::Http1 => {
             let transport =
                 std::sync::Arc::new(Http1Transport::new(&plan, addr).map_err(CommandError::Usage)?);
+            engine::run(&plan, transport, lanes, &mut sinks, stop).await
+        }
+        Transport::Grpc => {
+            let transport = std::sync::Arc::new(
+                GrpcTransport::new(&plan, connector).map_err(CommandError::Usage)?,
+            );
             engine::run(&plan, transport, lanes, &mut sinks, stop).await
         }
     };
@@ -267,6 +273,36 @@ impl ModelScrape {
 fn warn_no_model(error: &metrics::MetricsError) {
     tracing::warn!(%error, "model metrics scrape failed");
     eprintln!("warning: {error}; the breakdown has no model component");
+}
+
+/// Runs the readiness checks and builds payloads that need the model metadata, so every
+/// failure here comes before any load.
+async fn prepare_target(plan: &mut RunPlan, connector: &Connector) -> Result<(), CommandError> {
+    let grpc_origin = match plan.target.transport {
+        Transport::Grpc => Some(grpc::origin(plan, connector).map_err(CommandError::Usage)?),
+        Transport::Http1 => None,
+    };
+    if plan.target.preflight {
+        match &grpc_origin {
+            Some(origin) => preflight::check_grpc(&plan.target, connector, origin).await,
+            None => preflight::check(&plan.target, connector.addr).await,
+        }
+        .map_err(anyhow::Error::from)?;
+    }
+    if plan.payload.pending.is_some() {
+        let metadata = match &grpc_origin {
+            Some(origin) => preflight::metadata_grpc(&plan.target, connector, origin).await,
+            None => preflight::metadata_rest(&plan.target, connector.addr).await,
+        }
+        .map_err(anyhow::Error::from)?;
+        plan.payload.resolve(&metadata).map_err(|e| {
+            CommandError::Usage(format!(
+                "invalid payload for model {} ({}): {e}",
+                plan.target.model, plan.payload.source
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// Turns Ctrl-C and SIGTERM into stop requests: the first stops scheduling, the second forces.

@@ -7,10 +7,18 @@ use crate::cli::ServeArgs;
 
 pub async fn serve(args: ServeArgs) -> Result<Outcome, CommandError> {
     args.options.validate().map_err(CommandError::Usage)?;
-    let handle = crate::serve::start(args.addr, args.options)
+    let handle = crate::serve::start_with_grpc(args.addr, args.grpc_addr, args.options)
         .await
-        .with_context(|| format!("cannot listen on {}; choose another --addr", args.addr))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (or --grpc-addr); choose another address",
+                args.addr
+            )
+        })?;
     println!("inferload serve listening on http://{}", handle.addr);
+    if let Some(grpc_addr) = handle.grpc_addr {
+        println!("inferload serve gRPC also on http://{grpc_addr}");
+    }
     tokio::signal::ctrl_c()
         .await
         .context("cannot wait for Ctrl-C")?;

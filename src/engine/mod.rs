@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 pub use stop::StopSignal;
 
 use crate::scenario::stages;
-use crate::scenario::{AtCapacity, LoadMode, RunPlan};
+use crate::scenario::{AtCapacity, LoadMode, RunPlan, Transport as TransportKind};
 use crate::schedule::{self, Schedule};
 use crate::stats::{Counts, IntervalSnapshot, PacerCounts, Recorder, Totals};
 use crate::transport::{Job, Lane, Transport};
@@ -50,11 +50,20 @@ pub struct RunOutcome {
 /// first request is due.
 pub const START_LEAD: Duration = Duration::from_millis(20);
 
-/// Number of lanes (concurrent senders) a transport with one request per connection needs.
+/// Number of lanes (concurrent senders) of the plan's transport. HTTP/1.1 carries one request
+/// per connection; gRPC carries up to `streams_per_connection` on each.
 pub fn lane_count(plan: &RunPlan) -> usize {
+    let per_connection = match plan.target.transport {
+        TransportKind::Http1 => 1,
+        TransportKind::Grpc => plan.target.grpc.streams_per_connection,
+    };
     match plan.load.mode {
         LoadMode::Closed { concurrency } => concurrency as usize,
-        LoadMode::Open { .. } => plan.load.connections.min(plan.load.max_in_flight) as usize,
+        LoadMode::Open { .. } => plan
+            .load
+            .connections
+            .saturating_mul(per_connection)
+            .min(plan.load.max_in_flight) as usize,
     }
 }
 

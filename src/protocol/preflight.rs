@@ -1,5 +1,6 @@
-//! Readiness checks before any load: the server is ready and the model is ready. A failure stops
-//! the run with a message and sends no load.
+//! Readiness checks before any load (the server is ready and the model is ready) over REST or
+//! gRPC, and the model metadata fetch. A failure stops the run with a message and sends no
+//! load.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,7 +12,11 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::grpc_api::grpc_inference_service_client::GrpcInferenceServiceClient;
+use super::grpc_api::{ModelMetadataRequest, ModelReadyRequest, ServerReadyRequest};
+use super::metadata::ModelMetadata;
 use crate::scenario::TargetPlan;
+use crate::transport::connect::Connector;
 
 /// Why the target is not ready. Unreachable targets are a different failure (exit 1) from a
 /// target that answers "not ready" (also exit 1, but the message names the endpoint).
@@ -19,7 +24,7 @@ use crate::scenario::TargetPlan;
 pub enum PreflightError {
     #[error("cannot connect to the target at {addr}: {reason}; check that it is running and that the URL is right")]
     Unreachable { addr: SocketAddr, reason: String },
-    #[error("the target is not ready: GET {path} answered {status} {body}; wait until it is ready or fix target.url / target.model")]
+    #[error("the target is not ready: {path} answered {status} {body}; wait until it is ready or fix target.url / target.model")]
     NotReady {
         path: String,
         status: u16,
@@ -104,11 +109,147 @@ pub async fn check(target: &TargetPlan, addr: SocketAddr) -> Result<(), Prefligh
             let body = String::from_utf8_lossy(&response.body[..response.body.len().min(200)]);
             let body = target.headers.scrub(body.trim()).into_owned();
             return Err(PreflightError::NotReady {
-                path,
+                path: format!("GET {path}"),
                 status: response.status,
                 body,
             });
         }
     }
     Ok(())
+}
+
+/// Checks ServerReady and ModelReady over gRPC.
+pub async fn check_grpc(
+    target: &TargetPlan,
+    connector: &Connector,
+    origin: &http::Uri,
+) -> Result<(), PreflightError> {
+    let mut client = grpc_client(target, connector, origin).await?;
+    let timeout = target.timeout.max(Duration::from_secs(1));
+    let server = tokio::time::timeout(
+        timeout,
+        client.server_ready(grpc_request(target, ServerReadyRequest {})),
+    )
+    .await;
+    let ready = grpc_answer("ServerReady", server)?.ready;
+    if !ready {
+        return Err(PreflightError::NotReady {
+            path: "gRPC ServerReady".into(),
+            status: 200,
+            body: "ready: false".into(),
+        });
+    }
+    let model = tokio::time::timeout(
+        timeout,
+        client.model_ready(grpc_request(
+            target,
+            ModelReadyRequest {
+                name: target.model.clone(),
+                version: target.version.clone().unwrap_or_default(),
+            },
+        )),
+    )
+    .await;
+    let method = format!("ModelReady {}", target.model);
+    if !grpc_answer(&method, model)?.ready {
+        return Err(PreflightError::NotReady {
+            path: format!("gRPC ModelReady {}", target.model),
+            status: 200,
+            body: "ready: false".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Fetches the model metadata over REST (`GET /v2/models/{m}`).
+pub async fn metadata_rest(
+    target: &TargetPlan,
+    addr: SocketAddr,
+) -> Result<ModelMetadata, PreflightError> {
+    let path = target.model_path("");
+    let response = get(target, addr, &path).await?;
+    if !(200..300).contains(&response.status) {
+        return Err(PreflightError::NotReady {
+            body: String::from_utf8_lossy(&response.body[..response.body.len().min(200)])
+                .trim()
+                .to_string(),
+            path: format!("GET {path}"),
+            status: response.status,
+        });
+    }
+    ModelMetadata::from_json(&response.body)
+        .map_err(|reason| PreflightError::Failed { path, reason })
+}
+
+/// Fetches the model metadata over gRPC (ModelMetadata).
+pub async fn metadata_grpc(
+    target: &TargetPlan,
+    connector: &Connector,
+    origin: &http::Uri,
+) -> Result<ModelMetadata, PreflightError> {
+    let mut client = grpc_client(target, connector, origin).await?;
+    let answer = tokio::time::timeout(
+        target.timeout.max(Duration::from_secs(1)),
+        client.model_metadata(grpc_request(
+            target,
+            ModelMetadataRequest {
+                name: target.model.clone(),
+                version: target.version.clone().unwrap_or_default(),
+            },
+        )),
+    )
+    .await;
+    Ok(ModelMetadata::from_grpc(grpc_answer(
+        "ModelMetadata",
+        answer,
+    )?))
+}
+
+type GrpcClient = GrpcInferenceServiceClient<crate::transport::grpc::H2Service>;
+
+async fn grpc_client(
+    target: &TargetPlan,
+    connector: &Connector,
+    origin: &http::Uri,
+) -> Result<GrpcClient, PreflightError> {
+    let sender = crate::transport::grpc::open(connector)
+        .await
+        .map_err(|kind| PreflightError::Unreachable {
+            addr: connector.addr,
+            reason: format!("gRPC connection failed ({})", kind.name()),
+        })?;
+    Ok(GrpcInferenceServiceClient::with_origin(
+        crate::transport::grpc::H2Service(sender),
+        origin.clone(),
+    )
+    .max_decoding_message_size(target.grpc.max_receive_message_size as usize))
+}
+
+fn grpc_request<T>(target: &TargetPlan, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    for (name, value) in &target.headers {
+        request
+            .metadata_mut()
+            .as_mut()
+            .append(name.clone(), value.clone());
+    }
+    request
+}
+
+fn grpc_answer<T>(
+    method: &str,
+    answer: Result<Result<tonic::Response<T>, tonic::Status>, tokio::time::error::Elapsed>,
+) -> Result<T, PreflightError> {
+    match answer {
+        Err(_) => Err(PreflightError::Failed {
+            path: format!("gRPC {method}"),
+            reason: "no answer within the request timeout".into(),
+        }),
+        Ok(Err(status)) => Err(PreflightError::NotReady {
+            path: format!("gRPC {method}"),
+            status: status.code() as u16,
+            body: format!("({:?}) {}", status.code(), status.message()),
+        }),
+        Ok(Ok(response)) => Ok(response.into_inner()),
+    }
 }

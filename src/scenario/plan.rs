@@ -3,13 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::Uri;
 
 use super::stages::{self, StageLoad, StagePlan};
 use super::units::{HumanDuration, Rate};
-use super::{Scenario, ScenarioError};
+use super::{PayloadPlan, Scenario, ScenarioError};
 use crate::redact::RequestHeaders;
 use crate::serve::ServeOptions;
 
@@ -38,7 +37,19 @@ pub struct Overrides {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     Http1,
+    Grpc,
 }
+
+/// Settings of the gRPC transport.
+#[derive(Debug, Clone)]
+pub struct GrpcPlan {
+    pub streams_per_connection: u32,
+    pub max_send_message_size: u64,
+    pub max_receive_message_size: u64,
+}
+
+/// The default gRPC message size limit, as in the gRPC libraries.
+const DEFAULT_GRPC_MESSAGE_SIZE: u64 = 4 * 1024 * 1024;
 
 /// The target of a run.
 #[derive(Debug, Clone)]
@@ -58,6 +69,7 @@ pub struct TargetPlan {
     pub connect_timeout: Duration,
     pub max_response_body: u64,
     pub preflight: bool,
+    pub grpc: GrpcPlan,
 }
 
 impl TargetPlan {
@@ -83,14 +95,6 @@ impl TargetPlan {
             .unwrap_or_default();
         format!("{prefix}/v2{suffix}")
     }
-}
-
-/// The request body sent by every request.
-#[derive(Debug, Clone)]
-pub struct PayloadPlan {
-    pub body: Bytes,
-    pub content_type: HeaderValue,
-    pub source: String,
 }
 
 /// When requests are issued.
@@ -189,7 +193,7 @@ impl RunPlan {
         }
 
         let target = build_target(&scenario, overrides, &invalid)?;
-        let payload = build_payload(&scenario, base_dir, &invalid)?;
+        let payload = super::payload::build(&scenario, &target, base_dir, &invalid)?;
         let load = build_load(&scenario, overrides, target.timeout, &invalid)?;
         let gates = build_gates(&scenario, overrides, &load, &invalid)?;
 
@@ -316,13 +320,15 @@ fn build_target(
     }
     let transport = match section.transport.as_deref().unwrap_or("http1") {
         "http1" => Transport::Http1,
+        "grpc" => Transport::Grpc,
         other => {
             return Err(invalid(
                 "target.transport",
-                format!("= {other:?} is not a known transport; use http1"),
+                format!("= {other:?} is not a known transport; use http1 or grpc"),
             ))
         }
     };
+    let grpc = build_grpc(section.grpc.as_ref(), invalid)?;
 
     let secret = &section.secret_headers;
     for name in secret {
@@ -349,6 +355,20 @@ fn build_target(
         };
         let (name, value) = parse_header(name, value).map_err(|m| invalid("--header", m))?;
         headers.insert(name, value, secret);
+    }
+    if transport == Transport::Grpc {
+        let reserved = headers.iter().find(|(name, _)| {
+            name.as_str().starts_with("grpc-") || name.as_str().ends_with("-bin")
+        });
+        if let Some((name, _)) = reserved {
+            return Err(invalid(
+                "target.headers",
+                format!(
+                    "names {name}, which cannot be sent as gRPC metadata: the grpc- prefix is \
+                     reserved and -bin values must be base64; rename or remove it"
+                ),
+            ));
+        }
     }
     if let Some(host) = &section.host {
         HeaderValue::try_from(host.trim()).map_err(|_| {
@@ -399,6 +419,7 @@ fn build_target(
         connect_timeout,
         max_response_body,
         preflight: section.preflight.unwrap_or(true),
+        grpc,
     })
 }
 
@@ -454,35 +475,39 @@ fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), St
     Ok((header_name, header_value))
 }
 
-fn build_payload(
-    scenario: &Scenario,
-    base_dir: &Path,
+fn build_grpc(
+    section: Option<&super::GrpcSection>,
     invalid: &dyn Fn(&str, String) -> ScenarioError,
-) -> Result<PayloadPlan, ScenarioError> {
-    let Some(file) = &scenario.payload.file else {
+) -> Result<GrpcPlan, ScenarioError> {
+    let default = super::GrpcSection::default();
+    let section = section.unwrap_or(&default);
+    let streams = section.streams_per_connection.unwrap_or(100);
+    if streams == 0 {
         return Err(invalid(
-            "payload.file",
-            "is missing; set it to a V2 JSON inference request file".into(),
+            "target.grpc.streams_per_connection",
+            "= 0; use 1 or more (default 100)".into(),
         ));
+    }
+    let size = |value: Option<super::units::ByteSize>, key: &str| {
+        let bytes = value.map_or(DEFAULT_GRPC_MESSAGE_SIZE, |b| b.0);
+        if bytes == 0 || bytes > u32::MAX as u64 {
+            return Err(invalid(
+                key,
+                format!("= {bytes} bytes is outside 1 byte..4GiB; use e.g. \"16MiB\""),
+            ));
+        }
+        Ok(bytes)
     };
-    let full = base_dir.join(file);
-    let body = std::fs::read(&full).map_err(|e| {
-        invalid(
-            "payload.file",
-            format!(
-                "= {:?}: cannot read {}: {e}; check the path, which is relative to the \
-                 scenario file",
-                file,
-                full.display()
-            ),
-        )
-    })?;
-    crate::protocol::check_rest_request(&body)
-        .map_err(|m| invalid("payload.file", format!("= {:?}: {m}", file)))?;
-    Ok(PayloadPlan {
-        body: Bytes::from(body),
-        content_type: HeaderValue::from_static("application/json"),
-        source: full.display().to_string(),
+    Ok(GrpcPlan {
+        streams_per_connection: streams,
+        max_send_message_size: size(
+            section.max_send_message_size,
+            "target.grpc.max_send_message_size",
+        )?,
+        max_receive_message_size: size(
+            section.max_receive_message_size,
+            "target.grpc.max_receive_message_size",
+        )?,
     })
 }
 

@@ -1,15 +1,19 @@
 //! The embedded reference target: a V2 REST server with simulated latency, stalls, errors and
 //! weighted route headers, for the quick start, the tests and benchmarks.
 //!
-//! It serves HTTP/1.1 and h2c on one port. Endpoints: `GET /v2/health/live`,
-//! `GET /v2/health/ready`, `GET /v2`, `GET /v2/models/{m}`, `GET /v2/models/{m}/ready` and
-//! `POST /v2/models/{m}/infer` (each also under `/versions/{v}`). Any model name is served
-//! unless `models` lists the served ones. Fault modes (resets, bursts of errors, bad bodies,
+//! It serves HTTP/1.1 and h2c on one port, and the V2 gRPC service on the same port (see
+//! [`grpc`]). REST endpoints: `GET /v2/health/live`, `GET /v2/health/ready`, `GET /v2`,
+//! `GET /v2/models/{m}`, `GET /v2/models/{m}/ready` and `POST /v2/models/{m}/infer` (each also
+//! under `/versions/{v}`). Any model name is served unless `models` lists the served ones.
+//! Infer requests are decoded and checked (JSON or the binary tensor extension), so a
+//! malformed payload gets 400. Fault modes (resets, bursts of errors, bad bodies,
 //! a target that goes down) are in [`faults`].
 
 pub mod faults;
+mod grpc;
 pub mod hops;
 pub mod latency;
+mod simulate;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -21,19 +25,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::{BodyExt, Either, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
 pub use faults::{Fault, FaultPlan, ServeBody};
+#[cfg(test)]
+pub(crate) use grpc::service_for_tests as grpc_service_for_tests;
 pub use latency::LatencyModel;
 
 use crate::scenario::units::HumanDuration;
+use crate::transport::http1::INFERENCE_HEADER_CONTENT_LENGTH;
 
 /// Options of `inferload serve`, also accepted as `[target.embedded]` in a scenario.
 #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
@@ -174,17 +181,22 @@ impl<'de> Deserialize<'de> for RouteWeights {
 
 /// A running embedded target.
 pub struct ServerHandle {
+    /// Address serving REST and gRPC.
     pub addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    /// The extra gRPC address, when one was asked for.
+    pub grpc_addr: Option<SocketAddr>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl ServerHandle {
     pub fn stop(self) {
-        self.task.abort();
+        for task in self.tasks {
+            task.abort();
+        }
     }
 }
 
-struct State {
+pub(crate) struct State {
     options: ServeOptions,
     faults: FaultPlan,
     /// Wakes the accept loop when a `down` fault fires, with the outage length.
@@ -197,10 +209,25 @@ struct State {
     slots: Option<Mutex<BinaryHeap<Reverse<Instant>>>>,
 }
 
-/// Binds `addr` and serves until the returned handle is stopped or dropped with the runtime.
+/// Binds `addr` and serves REST and gRPC until the returned handle is stopped or dropped with
+/// the runtime.
 pub async fn start(addr: SocketAddr, options: ServeOptions) -> std::io::Result<ServerHandle> {
+    start_with_grpc(addr, None, options).await
+}
+
+/// Like [`start`], and also serves on `grpc_addr` when given. Both addresses accept REST and
+/// gRPC (told apart by `content-type: application/grpc`) and share one simulation.
+pub async fn start_with_grpc(
+    addr: SocketAddr,
+    grpc_addr: Option<SocketAddr>,
+    options: ServeOptions,
+) -> std::io::Result<ServerHandle> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
+    let grpc_listener = match grpc_addr {
+        Some(grpc_addr) => Some(TcpListener::bind(grpc_addr).await?),
+        None => None,
+    };
     let mut total = 0.0;
     let cumulative_weights = options
         .routes
@@ -228,8 +255,31 @@ pub async fn start(addr: SocketAddr, options: ServeOptions) -> std::io::Result<S
         down,
         options,
     });
-    let task = tokio::spawn(accept_loop(listener, addr, state, down_requests));
-    Ok(ServerHandle { addr, task })
+    let mut tasks = Vec::new();
+    let mut grpc_addr = None;
+    if let Some(listener) = grpc_listener {
+        let local = listener.local_addr()?;
+        grpc_addr = Some(local);
+        // NOTE: a `down` fault closes only the main listener; this one has no outage channel.
+        let (_, never) = tokio::sync::mpsc::unbounded_channel();
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            local,
+            Arc::clone(&state),
+            never,
+        )));
+    }
+    tasks.push(tokio::spawn(accept_loop(
+        listener,
+        addr,
+        state,
+        down_requests,
+    )));
+    Ok(ServerHandle {
+        addr,
+        grpc_addr,
+        tasks,
+    })
 }
 
 /// Accepts connections and serves each on its own task. A `down` fault closes the listener
@@ -243,6 +293,7 @@ async fn accept_loop(
     let mut listener = Some(listener);
     let (generation, _) = tokio::sync::watch::channel(0u64);
     let mut accepted = 0u64;
+    let grpc_service = grpc::service(Arc::clone(&state));
     loop {
         let Some(active) = &listener else {
             return;
@@ -272,14 +323,27 @@ async fn accept_loop(
         }
         let _ = stream.set_nodelay(true);
         let state = Arc::clone(&state);
+        let grpc_service = grpc_service.clone();
         let mut closed = generation.subscribe();
         tokio::spawn(async move {
             let connection = Arc::new(Connection {
                 fd: raw_fd(&stream),
                 responses: AtomicU64::new(0),
             });
-            let service = service_fn(move |request| {
-                handle(Arc::clone(&state), Arc::clone(&connection), request)
+            let service = service_fn(move |request: Request<Incoming>| {
+                let state = Arc::clone(&state);
+                let connection = Arc::clone(&connection);
+                let mut grpc_service = grpc_service.clone();
+                async move {
+                    if grpc::is_grpc(&request) {
+                        let response =
+                            tower_service::Service::call(&mut grpc_service, request).await?;
+                        Ok::<_, Infallible>(response.map(Either::Right))
+                    } else {
+                        let response = handle(state, connection, request).await?;
+                        Ok(response.map(Either::Left))
+                    }
+                }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             tokio::select! {
@@ -397,9 +461,7 @@ async fn respond(
     let Some(endpoint) = route(&path) else {
         return error(StatusCode::NOT_FOUND, &format!("no endpoint at {path}"));
     };
-    let known = |model: &str| {
-        state.options.models.is_empty() || state.options.models.iter().any(|m| m == model)
-    };
+    let known = |model: &str| state.serves(model);
     let response = match (method, endpoint) {
         (Method::GET, Endpoint::Live) => json(StatusCode::OK, r#"{"live":true}"#.into()),
         (Method::GET, Endpoint::Ready) => json(StatusCode::OK, r#"{"ready":true}"#.into()),
@@ -427,7 +489,19 @@ async fn respond(
         ),
         (Method::POST, Endpoint::Infer(m)) => {
             let model = m.to_string();
-            infer(state, connection, model, request.into_body()).await
+            let header_length = match request.headers().get(INFERENCE_HEADER_CONTENT_LENGTH) {
+                None => None,
+                Some(value) => match value.to_str().ok().and_then(|v| v.parse().ok()) {
+                    Some(length) => Some(length),
+                    None => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "Inference-Header-Content-Length is not a byte count",
+                        )
+                    }
+                },
+            };
+            infer(state, connection, model, header_length, request.into_body()).await
         }
         (method, _) => error(StatusCode::METHOD_NOT_ALLOWED, &format!("{method} is not allowed on {path}")),
     };
@@ -441,6 +515,7 @@ async fn infer(
     state: &State,
     connection: &Connection,
     model: String,
+    header_length: Option<usize>,
     body: Incoming,
 ) -> Response<ServeBody> {
     let received = std::time::Instant::now();
@@ -453,11 +528,15 @@ async fn infer(
             )
         }
     };
-    if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
-        return error(StatusCode::BAD_REQUEST, "request body is not valid JSON");
+    if let Err(e) = crate::protocol::encode::from_rest(&body, header_length) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("invalid inference request: {e}"),
+        );
     }
 
-    let count = state.infer_count.fetch_add(1, Ordering::Relaxed) + 1;
+    let verdict = state.decide();
+    let count = verdict.count;
     if state.faults.crashes_at(count) {
         eprintln!("inferload serve: simulated crash at infer request {count}");
         std::process::exit(70);
@@ -466,19 +545,11 @@ async fn infer(
         let _ = state.down.send(outage);
     }
     let fault = state.faults.for_request(count);
-    let (delay, fail, route) = {
-        let mut rng = state.rng.lock().unwrap_or_else(|e| e.into_inner());
-        let delay = state.options.latency.sample(&mut *rng);
-        let fail = state.options.error_rate > 0.0 && rng.gen::<f64>() < state.options.error_rate;
-        let route = pick_route(&state.cumulative_weights, &mut rng);
-        (delay, fail, route)
-    };
-    let mut stall = match state.options.stall_every {
-        Some(every) if count % every == 0 => state.options.stall_for.0,
-        _ => Duration::ZERO,
-    };
+    let fail = verdict.fail;
+    let route = verdict.route.as_deref();
+    let mut inference = verdict.delay;
     if let Some(faults::RequestFault::Stall(extra)) = fault {
-        stall += extra;
+        inference += extra;
     }
     let options = &state.options;
     let overhead = if options.hop_headers {
@@ -486,24 +557,8 @@ async fn infer(
     } else {
         Duration::ZERO
     };
-    let inference = delay + stall;
     let total = inference + hops::total_overhead(overhead);
-    // A limited target serves each request in the slot that frees first, in arrival order:
-    // the request's simulated service starts when that slot frees (or now) and the slot is busy
-    // until it ends. Service times are computed rather than observed, so a late wake-up of this
-    // process delays a response but does not lower the capacity: N slots with a fixed latency L
-    // serve N / L requests per second.
-    let deadline = match &state.slots {
-        Some(slots) => {
-            let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            let free_at = slots.pop().map_or(now, |Reverse(at)| at);
-            let end = free_at.max(now) + total;
-            slots.push(Reverse(end));
-            end
-        }
-        None => Instant::now() + total,
-    };
+    let deadline = state.service_deadline(total);
     if !total.is_zero() || state.slots.is_some() {
         crate::timer::precise_sleep_until(deadline).await;
     }
@@ -540,16 +595,6 @@ async fn infer(
         }
     }
     response
-}
-
-fn pick_route<'a>(cumulative: &'a [(String, f64)], rng: &mut SmallRng) -> Option<&'a str> {
-    let total = cumulative.last()?.1;
-    let draw = rng.gen::<f64>() * total;
-    cumulative
-        .iter()
-        .find(|(_, upto)| draw < *upto)
-        .or(cumulative.last())
-        .map(|(l, _)| l.as_str())
 }
 
 #[cfg(test)]

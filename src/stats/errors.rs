@@ -26,10 +26,29 @@ pub enum ErrorKind {
     InvalidResponse,
     /// A response body larger than the configured limit.
     BodyTooLarge,
+    /// gRPC status UNAVAILABLE (14).
+    GrpcUnavailable,
+    /// gRPC status RESOURCE_EXHAUSTED (8), e.g. a message over the peer's size limit.
+    GrpcResourceExhausted,
+    /// gRPC status DEADLINE_EXCEEDED (4), sent by the server or a proxy for `grpc-timeout`.
+    GrpcDeadlineExceeded,
+    /// gRPC status UNIMPLEMENTED (12); Envoy answers it when no route matches.
+    GrpcUnimplemented,
+    /// gRPC status INVALID_ARGUMENT (3).
+    GrpcInvalidArgument,
+    /// gRPC status NOT_FOUND (5), e.g. an unknown model.
+    GrpcNotFound,
+    /// gRPC status INTERNAL (13).
+    GrpcInternal,
+    /// Any other non-OK gRPC status.
+    GrpcOther,
+    /// A successful response whose outputs do not match the expected names, shapes or
+    /// datatypes (response validation).
+    InvalidOutput,
 }
 
 impl ErrorKind {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 18;
     pub const ALL: [ErrorKind; Self::COUNT] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
@@ -40,6 +59,15 @@ impl ErrorKind {
         ErrorKind::Http5xx,
         ErrorKind::InvalidResponse,
         ErrorKind::BodyTooLarge,
+        ErrorKind::GrpcUnavailable,
+        ErrorKind::GrpcResourceExhausted,
+        ErrorKind::GrpcDeadlineExceeded,
+        ErrorKind::GrpcUnimplemented,
+        ErrorKind::GrpcInvalidArgument,
+        ErrorKind::GrpcNotFound,
+        ErrorKind::GrpcInternal,
+        ErrorKind::GrpcOther,
+        ErrorKind::InvalidOutput,
     ];
 
     pub fn index(self) -> usize {
@@ -58,12 +86,35 @@ impl ErrorKind {
             ErrorKind::Http5xx => "http_5xx",
             ErrorKind::InvalidResponse => "invalid_response",
             ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::GrpcUnavailable => "grpc_unavailable",
+            ErrorKind::GrpcResourceExhausted => "grpc_resource_exhausted",
+            ErrorKind::GrpcDeadlineExceeded => "grpc_deadline_exceeded",
+            ErrorKind::GrpcUnimplemented => "grpc_unimplemented",
+            ErrorKind::GrpcInvalidArgument => "grpc_invalid_argument",
+            ErrorKind::GrpcNotFound => "grpc_not_found",
+            ErrorKind::GrpcInternal => "grpc_internal",
+            ErrorKind::GrpcOther => "grpc_other",
+            ErrorKind::InvalidOutput => "invalid_output",
         }
     }
 
     /// Whether the connection that saw this error must be replaced before the next request.
     pub fn closes_connection(self) -> bool {
-        !matches!(self, ErrorKind::Http4xx | ErrorKind::Http5xx)
+        matches!(
+            self,
+            ErrorKind::ConnectRefused
+                | ErrorKind::ConnectTimeout
+                | ErrorKind::ConnectFailed
+                | ErrorKind::Reset
+                | ErrorKind::Timeout
+                | ErrorKind::InvalidResponse
+                | ErrorKind::BodyTooLarge
+        )
+    }
+
+    /// Whether this kind is a gRPC status.
+    pub fn is_grpc_status(self) -> bool {
+        self.name().starts_with("grpc_")
     }
 }
 
@@ -76,6 +127,12 @@ mod tests {
         for (i, kind) in ErrorKind::ALL.iter().enumerate() {
             assert_eq!(kind.index(), i, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let names: std::collections::HashSet<_> = ErrorKind::ALL.map(ErrorKind::name).into();
+        assert_eq!(names.len(), ErrorKind::COUNT);
     }
 
     #[test]

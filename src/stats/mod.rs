@@ -309,7 +309,10 @@ impl Counts {
                 if let Some(body) = &failure.body {
                     let end = body.len().min(ERROR_BODY_PREFIX);
                     let text = String::from_utf8_lossy(&body[..end]);
-                    let key = format!("{}: {}", failure.status.unwrap_or(0), text.trim());
+                    let key = match failure.status {
+                        Some(status) => format!("{status}: {}", text.trim()),
+                        None => text.trim().to_string(),
+                    };
                     self.error_bodies.add(&key, 1);
                 }
             }

@@ -15,15 +15,20 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::{connect_error_kind, Job, Lane, Transport};
+use crate::protocol::payload::{EncodedRequest, ResponseCheck};
 use crate::scenario::RunPlan;
 use crate::stats::{ErrorKind, Exchange, Failure, Reply, ERROR_BODY_PREFIX};
+
+/// Request header of the REST binary tensor extension: the length of the JSON part.
+pub const INFERENCE_HEADER_CONTENT_LENGTH: &str = "inference-header-content-length";
 
 /// What every HTTP/1.1 lane shares: the address and the prepared request.
 pub struct Http1Transport {
     addr: SocketAddr,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    requests: Arc<[EncodedRequest]>,
+    check: Option<Arc<ResponseCheck>>,
     timeout: Duration,
     connect_timeout: Duration,
     max_body: u64,
@@ -58,7 +63,8 @@ impl Http1Transport {
             addr,
             uri,
             headers,
-            body: plan.payload.body.clone(),
+            requests: Arc::clone(&plan.payload.requests),
+            check: plan.payload.check.clone().map(Arc::new),
             timeout: target.timeout,
             connect_timeout: target.connect_timeout,
             max_body: target.max_response_body,
@@ -68,11 +74,17 @@ impl Http1Transport {
 
 impl Http1Transport {
     /// Builds the request one lane sends: the prepared method, path, headers and body.
-    pub fn request(&self) -> Request<Full<Bytes>> {
-        let mut request = Request::new(Full::new(self.body.clone()));
+    pub fn request(&self, sequence: u64) -> Request<Full<Bytes>> {
+        let entry = &self.requests[(sequence % self.requests.len() as u64) as usize];
+        let mut request = Request::new(Full::new(entry.body.clone()));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = self.headers.clone();
+        if let Some(length) = &entry.header_length {
+            request
+                .headers_mut()
+                .insert(INFERENCE_HEADER_CONTENT_LENGTH, length.clone());
+        }
         request
     }
 }
@@ -117,14 +129,14 @@ impl Http1Lane {
         Ok(started.elapsed())
     }
 
-    async fn exchange(&mut self) -> Result<Reply, Failure> {
+    async fn exchange(&mut self, sequence: u64) -> Result<Reply, Failure> {
         let sender = self.sender.as_mut().expect("connected before exchange");
         sender
             .ready()
             .await
             .map_err(|e| Failure::new(hyper_error_kind(&e)))?;
         let response = sender
-            .send_request(self.shared.request())
+            .send_request(self.shared.request(sequence))
             .await
             .map_err(|e| Failure::new(hyper_error_kind(&e)))?;
 
@@ -152,13 +164,25 @@ impl Http1Lane {
                 body: None,
             });
         }
-        let keep_prefix = !parts.status.is_success();
+        let validate = parts.status.is_success()
+            && self
+                .shared
+                .check
+                .as_deref()
+                .is_some_and(|check| check.applies_to(sequence));
+        let keep = if validate {
+            usize::MAX
+        } else if parts.status.is_success() {
+            0
+        } else {
+            ERROR_BODY_PREFIX
+        };
         // A V2 JSON reply is one object; the binary extension announces its JSON header length.
         let check_json = parts.status.is_success()
             && !parts
                 .headers
                 .contains_key("inference-header-content-length");
-        let read = read_body(body, self.shared.max_body, keep_prefix)
+        let read = read_body(body, self.shared.max_body, keep)
             .await
             .map_err(|kind| Failure {
                 kind,
@@ -175,6 +199,22 @@ impl Http1Lane {
             500..=599 => Some(ErrorKind::Http5xx),
             _ => Some(ErrorKind::InvalidResponse),
         };
+        if validate && kind.is_none() {
+            let check = self
+                .shared
+                .check
+                .as_deref()
+                .expect("validate implies a check");
+            let body = read.prefix.as_deref().unwrap_or_default();
+            if let Err(message) = check_json_response(check, body) {
+                return Err(Failure {
+                    kind: ErrorKind::InvalidOutput,
+                    status: Some(status),
+                    headers: Some(parts.headers),
+                    body: Some(Bytes::from(message)),
+                });
+            }
+        }
         match kind {
             None => Ok(Reply {
                 status,
@@ -214,10 +254,11 @@ impl Lane for Http1Lane {
             }
         }
         let sent = Instant::now();
-        let result = match tokio::time::timeout(self.shared.timeout, self.exchange()).await {
-            Ok(result) => result,
-            Err(_) => Err(Failure::new(ErrorKind::Timeout)),
-        };
+        let result =
+            match tokio::time::timeout(self.shared.timeout, self.exchange(job.sequence)).await {
+                Ok(result) => result,
+                Err(_) => Err(Failure::new(ErrorKind::Timeout)),
+            };
         if let Err(failure) = &result {
             if failure.kind.closes_connection() {
                 self.sender = None;
@@ -270,12 +311,34 @@ struct BodyRead {
     edges: BodyEdges,
 }
 
+/// Checks the outputs of a V2 JSON response body against the expected ones.
+fn check_json_response(check: &ResponseCheck, body: &[u8]) -> Result<(), String> {
+    #[derive(serde::Deserialize)]
+    struct Response {
+        outputs: Vec<Output>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Output {
+        name: String,
+        datatype: String,
+        shape: Vec<i64>,
+    }
+    let response: Response = serde_json::from_slice(body)
+        .map_err(|e| format!("response is not a V2 inference response: {e}"))?;
+    let outputs: Vec<_> = response
+        .outputs
+        .into_iter()
+        .map(|o| (o.name, o.datatype, o.shape))
+        .collect();
+    check.check(&outputs)
+}
+
 /// Reads a body to its end, failing with `BodyTooLarge` past `max` without reading further.
-/// Keeps the first bytes when `keep_prefix` is set, for error reports; otherwise copies
+/// Keeps its first `keep` bytes (for error reports or validation); with `keep` 0 it copies
 /// nothing.
-async fn read_body(mut body: Incoming, max: u64, keep_prefix: bool) -> Result<BodyRead, ErrorKind> {
+async fn read_body(mut body: Incoming, max: u64, keep: usize) -> Result<BodyRead, ErrorKind> {
     let mut total: u64 = 0;
-    let mut prefix = keep_prefix.then(BytesMut::new);
+    let mut prefix = (keep > 0).then(BytesMut::new);
     let mut edges = BodyEdges::default();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| hyper_error_kind(&e))?;
@@ -286,7 +349,7 @@ async fn read_body(mut body: Incoming, max: u64, keep_prefix: bool) -> Result<Bo
             }
             edges.update(&data);
             if let Some(prefix) = prefix.as_mut() {
-                let room = ERROR_BODY_PREFIX.saturating_sub(prefix.len());
+                let room = keep.saturating_sub(prefix.len());
                 prefix.extend_from_slice(&data[..room.min(data.len())]);
             }
         }

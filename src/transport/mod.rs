@@ -2,8 +2,11 @@
 //!
 //! A transport hands out lanes. A lane sends one request at a time and owns (or shares) a
 //! connection; the engine runs one task per lane, so the number of lanes bounds the requests
-//! being written or awaited at once. HTTP/1.1 has one lane per connection.
+//! being written or awaited at once. HTTP/1.1 has one lane per connection; gRPC lanes share
+//! HTTP/2 connections, one stream each.
 
+pub mod connect;
+pub mod grpc;
 pub mod http1;
 
 use std::future::Future;

@@ -1,0 +1,519 @@
+//! gRPC transport: unary `ModelInfer` calls on tonic, over a fixed set of HTTP/2 connections
+//! that many lanes share (one lane per concurrent stream).
+//!
+//! Each connection is a hyper HTTP/2 client connection wrapped as a tower service, so this
+//! module decides when a connection is opened and replaced. The first lane that finds its
+//! connection closed by the server (GOAWAY, reset, idle close) opens a new one and reports the
+//! connect time, so replacements show in `connections_opened`. Request
+//! messages are encoded once before the run; each call copies the prepared bytes into the
+//! gRPC frame. Response metadata and trailers are merged into one header map, which is where
+//! proxies such as Envoy put `x-seldon-route` on a trailers-only error reply.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, Uri};
+use http_body_util::combinators::MapErr;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use prost::Message;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Status};
+
+use super::connect::Connector;
+use super::{Job, Lane, Transport};
+use crate::protocol::grpc_api::{self, MODEL_INFER_PATH};
+use crate::protocol::payload::{EncodedRequest, ResponseCheck};
+use crate::scenario::RunPlan;
+use crate::stats::{ErrorKind, Exchange, Failure, Reply, ERROR_BODY_PREFIX};
+
+/// Settings of the gRPC transport taken from the plan.
+pub struct GrpcTransport {
+    connector: Connector,
+    origin: Uri,
+    metadata: HeaderMap,
+    requests: Arc<[EncodedRequest]>,
+    timeout: Duration,
+    max_send: usize,
+    max_receive: usize,
+    check: Option<Arc<ResponseCheck>>,
+    connections: Vec<tokio::sync::Mutex<Slot>>,
+}
+
+/// One shared connection and how many times it has been opened.
+#[derive(Default)]
+struct Slot {
+    sender: Option<SendRequest<tonic::body::Body>>,
+    generation: u64,
+}
+
+impl GrpcTransport {
+    /// Prepares the shared settings; connections open on first use.
+    pub fn new(plan: &RunPlan, connector: Connector) -> Result<GrpcTransport, String> {
+        let connections = plan.load.connections.max(1) as usize;
+        Ok(GrpcTransport {
+            origin: origin(plan, &connector)?,
+            connector,
+            metadata: metadata(plan),
+            requests: Arc::clone(&plan.payload.requests),
+            timeout: plan.target.timeout,
+            max_send: plan.target.grpc.max_send_message_size as usize,
+            max_receive: plan.target.grpc.max_receive_message_size as usize,
+            check: plan.payload.check.clone().map(Arc::new),
+            connections: (0..connections).map(|_| Default::default()).collect(),
+        })
+    }
+}
+
+/// Builds the `:scheme` and `:authority` of every call from the Host override when set, else
+/// from the URL.
+pub fn origin(plan: &RunPlan, connector: &Connector) -> Result<Uri, String> {
+    let base = plan
+        .target
+        .base
+        .as_ref()
+        .ok_or("the target address is not known yet")?;
+    let authority = match &plan.target.host {
+        Some(host) => host.clone(),
+        None => base.authority().map(|a| a.to_string()).unwrap_or_default(),
+    };
+    let scheme = if connector.is_tls() { "https" } else { "http" };
+    format!("{scheme}://{authority}")
+        .parse()
+        .map_err(|e| format!("invalid gRPC authority {authority:?}: {e}"))
+}
+
+/// Request metadata from the scenario's headers. The plan has lowercased the names, trimmed
+/// and checked the values, and rejected names reserved by gRPC.
+fn metadata(plan: &RunPlan) -> HeaderMap {
+    let mut metadata = HeaderMap::new();
+    for (name, value) in &plan.target.headers {
+        metadata.append(name.clone(), value.clone());
+    }
+    metadata
+}
+
+impl Transport for Arc<GrpcTransport> {
+    type Lane = GrpcLane;
+
+    fn lane(&self, index: usize) -> GrpcLane {
+        GrpcLane {
+            shared: Arc::clone(self),
+            connection: index % self.connections.len(),
+            client: None,
+        }
+    }
+}
+
+/// One concurrent stream; lanes with the same `connection` index share a connection.
+pub struct GrpcLane {
+    shared: Arc<GrpcTransport>,
+    connection: usize,
+    /// The connection's generation and a client on it.
+    client: Option<LaneClient>,
+}
+
+struct LaneClient {
+    generation: u64,
+    connection: SendRequest<tonic::body::Body>,
+    grpc: tonic::client::Grpc<H2Service>,
+}
+
+impl GrpcLane {
+    /// Returns a client on a live connection, opening or replacing it when needed. The second
+    /// value is the connect time when this lane opened the connection.
+    async fn client(&mut self) -> Result<Option<Duration>, ErrorKind> {
+        if let Some(client) = &self.client {
+            if !client.connection.is_closed() {
+                return Ok(None);
+            }
+        }
+        let mut slot = self.shared.connections[self.connection].lock().await;
+        let mut took = None;
+        let stale = self
+            .client
+            .as_ref()
+            .is_some_and(|client| client.generation == slot.generation);
+        let usable = slot.sender.as_ref().is_some_and(|s| !s.is_closed());
+        if !usable || stale {
+            let started = Instant::now();
+            let sender = open(&self.shared.connector).await?;
+            took = Some(started.elapsed());
+            slot.sender = Some(sender);
+            slot.generation += 1;
+            tracing::debug!(
+                connection = self.connection,
+                generation = slot.generation,
+                "opened gRPC connection"
+            );
+        }
+        let sender = slot.sender.clone().expect("set above");
+        let grpc =
+            tonic::client::Grpc::with_origin(H2Service(sender.clone()), self.shared.origin.clone())
+                .max_encoding_message_size(self.shared.max_send)
+                .max_decoding_message_size(self.shared.max_receive);
+        self.client = Some(LaneClient {
+            generation: slot.generation,
+            connection: sender,
+            grpc,
+        });
+        Ok(took)
+    }
+
+    async fn call(&mut self, job: &Job) -> Result<Reply, Failure> {
+        let shared = Arc::clone(&self.shared);
+        let client = &mut self.client.as_mut().expect("connected before a call").grpc;
+        let entry = &shared.requests[(job.sequence % shared.requests.len() as u64) as usize];
+        let mut request = tonic::Request::new(entry.body.clone());
+        *request.metadata_mut() = MetadataMap::from_headers(shared.metadata.clone());
+        request.set_timeout(shared.timeout);
+        client.ready().await.map_err(|e| Failure::new(e.kind))?;
+        let path = PathAndQuery::from_static(MODEL_INFER_PATH);
+        match client.unary(request, path, PreEncoded).await {
+            Ok(response) => {
+                let (metadata, body, _) = response.into_parts();
+                let headers = metadata.into_headers();
+                if let Some(check) = shared.check.as_deref() {
+                    if check.applies_to(job.sequence) {
+                        if let Err(message) = check_response(check, &body) {
+                            return Err(Failure {
+                                kind: ErrorKind::InvalidOutput,
+                                status: Some(200),
+                                headers: Some(headers),
+                                body: Some(message),
+                            });
+                        }
+                    }
+                }
+                Ok(Reply {
+                    status: 200,
+                    headers,
+                    error_body: None,
+                })
+            }
+            Err(status) => Err(status_failure(status)),
+        }
+    }
+}
+
+impl Lane for GrpcLane {
+    async fn send(&mut self, job: &Job) -> Exchange {
+        let connect = match self.client().await {
+            Ok(took) => took,
+            Err(kind) => {
+                let now = Instant::now();
+                return Exchange {
+                    intended: job.intended,
+                    sent: now,
+                    finished: now,
+                    measured: job.measured,
+                    connect: None,
+                    result: Err(Failure::new(kind)),
+                };
+            }
+        };
+        let sent = Instant::now();
+        let result = match tokio::time::timeout(self.shared.timeout, self.call(job)).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::new(ErrorKind::Timeout)),
+        };
+        Exchange {
+            intended: job.intended,
+            sent,
+            finished: Instant::now(),
+            measured: job.measured,
+            connect,
+            result,
+        }
+    }
+}
+
+/// Opens one HTTP/2 connection (h2c, or h2 over TLS) for gRPC.
+pub async fn open(connector: &Connector) -> Result<SendRequest<tonic::body::Body>, ErrorKind> {
+    let io = connector.connect(&[b"h2"]).await?;
+    let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(1 << 20)
+        .initial_connection_window_size(4 << 20)
+        .handshake(io)
+        .await
+        .map_err(|_| ErrorKind::ConnectFailed)?;
+    tokio::spawn(async move {
+        // Lanes see a closed connection through `is_closed` and replace it, so the end of
+        // the connection needs no handling here.
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "gRPC connection ended");
+        }
+    });
+    Ok(sender)
+}
+
+/// Maps a failed call's status to a failure with its merged metadata and message.
+fn status_failure(status: Status) -> Failure {
+    let local = std::error::Error::source(&status)
+        .and_then(|source| source.downcast_ref::<TransportError>())
+        .map(|error| error.kind);
+    let kind = local.unwrap_or(match status.code() {
+        Code::Unavailable => ErrorKind::GrpcUnavailable,
+        Code::ResourceExhausted => ErrorKind::GrpcResourceExhausted,
+        Code::DeadlineExceeded => ErrorKind::GrpcDeadlineExceeded,
+        Code::Unimplemented => ErrorKind::GrpcUnimplemented,
+        Code::InvalidArgument => ErrorKind::GrpcInvalidArgument,
+        Code::NotFound => ErrorKind::GrpcNotFound,
+        Code::Internal => ErrorKind::GrpcInternal,
+        _ => ErrorKind::GrpcOther,
+    });
+    // Failed calls are rare next to successes, so formatting the status text here is cheap.
+    let body = local.is_none().then(|| {
+        let text = format!(
+            "grpc-status {} ({:?}): {}",
+            status.code() as i32,
+            status.code(),
+            status.message()
+        );
+        Bytes::copy_from_slice(&text.as_bytes()[..text.len().min(ERROR_BODY_PREFIX)])
+    });
+    Failure {
+        kind,
+        status: None,
+        headers: Some(status.metadata().clone().into_headers()),
+        body,
+    }
+}
+
+/// Checks a response message against the expected outputs; returns the reason on a mismatch.
+fn check_response(check: &ResponseCheck, body: &Bytes) -> Result<(), Bytes> {
+    let response = grpc_api::ModelInferResponse::decode(body.clone())
+        .map_err(|e| Bytes::from(format!("invalid ModelInferResponse: {e}")))?;
+    let outputs = crate::protocol::encode::grpc_outputs(&response);
+    check.check(&outputs).map_err(Bytes::from)
+}
+
+/// A failure of the connection itself (not a gRPC status sent by the peer).
+#[derive(Debug)]
+pub struct TransportError {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+impl TransportError {
+    fn from_hyper(error: hyper::Error) -> TransportError {
+        TransportError {
+            kind: if error.is_timeout() {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::Reset
+            },
+            message: error.to_string(),
+        }
+    }
+}
+
+type ResponseBody = MapErr<Incoming, fn(hyper::Error) -> TransportError>;
+
+/// A hyper HTTP/2 connection as the tower service tonic calls. Errors are wrapped in
+/// [`TransportError`] so they stay apart from statuses the server sent.
+#[derive(Clone)]
+pub struct H2Service(pub SendRequest<tonic::body::Body>);
+
+impl tower_service::Service<http::Request<tonic::body::Body>> for H2Service {
+    type Response = http::Response<ResponseBody>;
+    type Error = TransportError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, TransportError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.0.poll_ready(cx).map_err(TransportError::from_hyper)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let response = self.0.send_request(request);
+        Box::pin(async move {
+            let response = response.await.map_err(TransportError::from_hyper)?;
+            Ok(response.map(|body| body.map_err(TransportError::from_hyper as fn(_) -> _)))
+        })
+    }
+}
+
+/// A codec whose requests are already-encoded protobuf bytes and whose responses are kept
+/// as bytes, decoded only when a response is validated.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PreEncoded;
+
+impl Codec for PreEncoded {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = PreEncoded;
+    type Decoder = PreEncoded;
+
+    fn encoder(&mut self) -> PreEncoded {
+        PreEncoded
+    }
+
+    fn decoder(&mut self) -> PreEncoded {
+        PreEncoded
+    }
+}
+
+impl Encoder for PreEncoded {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for PreEncoded {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        let length = src.remaining();
+        Ok(Some(src.copy_to_bytes(length)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::scenario::{Overrides, Scenario};
+
+    fn plan(dir: &std::path::Path, url: &str) -> RunPlan {
+        std::fs::write(
+            dir.join("x.json"),
+            r#"{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}]}"#,
+        )
+        .unwrap();
+        let text = format!(
+            "[target]\nurl = \"{url}\"\nmodel = \"m\"\ntransport = \"grpc\"\n\
+             [payload]\nfile = \"x.json\"\n[load]\nrate = \"10/s\"\nconnections = 1\n"
+        );
+        let path = dir.join("s.toml");
+        let scenario = Scenario::from_toml(&text, &path).unwrap();
+        RunPlan::build(scenario, &path, &Overrides::default()).unwrap()
+    }
+
+    /// Serves the embedded gRPC service and closes each connection with GOAWAY after its
+    /// first call; returns the address and the number of connections accepted.
+    async fn goaway_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        let service = crate::serve::grpc_service_for_tests();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(1);
+                    let handler = service_fn(move |request| {
+                        let mut service = service.clone();
+                        let done = done_tx.clone();
+                        async move {
+                            let response =
+                                tower_service::Service::call(&mut service, request).await;
+                            let _ = done.try_send(());
+                            response
+                        }
+                    });
+                    let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), handler);
+                    tokio::pin!(connection);
+                    tokio::select! {
+                        _ = connection.as_mut() => return,
+                        _ = done_rx.recv() => connection.as_mut().graceful_shutdown(),
+                    }
+                    let _ = connection.await;
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    #[tokio::test]
+    async fn goaway_connections_are_replaced() {
+        let (addr, accepted) = goaway_server().await;
+        let temp = tempfile::tempdir().unwrap();
+        let plan = plan(temp.path(), &format!("http://{addr}"));
+        let connector = Connector::new(addr, Duration::from_secs(1));
+        let transport = Arc::new(GrpcTransport::new(&plan, connector).unwrap());
+        let mut lane = transport.lane(0);
+        let (mut ok, mut reset, mut connects) = (0, 0, 0);
+        for sequence in 0..10 {
+            let job = Job {
+                intended: Instant::now(),
+                sequence,
+                measured: true,
+            };
+            let exchange = lane.send(&job).await;
+            connects += usize::from(exchange.connect.is_some());
+            match exchange.result {
+                Ok(_) => ok += 1,
+                Err(failure) => {
+                    assert_eq!(failure.kind, ErrorKind::Reset, "request {sequence}");
+                    reset += 1;
+                }
+            }
+        }
+        assert_eq!(ok + reset, 10);
+        assert!(ok >= 5, "ok {ok}, reset {reset}");
+        assert!(connects >= 3, "connects {connects}");
+        assert_eq!(connects, accepted.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn statuses_map_to_kinds() {
+        let cases = [
+            (Code::Unavailable, ErrorKind::GrpcUnavailable),
+            (Code::ResourceExhausted, ErrorKind::GrpcResourceExhausted),
+            (Code::DeadlineExceeded, ErrorKind::GrpcDeadlineExceeded),
+            (Code::Unimplemented, ErrorKind::GrpcUnimplemented),
+            (Code::InvalidArgument, ErrorKind::GrpcInvalidArgument),
+            (Code::NotFound, ErrorKind::GrpcNotFound),
+            (Code::Internal, ErrorKind::GrpcInternal),
+            (Code::PermissionDenied, ErrorKind::GrpcOther),
+        ];
+        for (code, kind) in cases {
+            assert_eq!(
+                status_failure(Status::new(code, "x")).kind,
+                kind,
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn failure_keeps_trailer_metadata() {
+        let mut metadata = MetadataMap::new();
+        metadata.insert("x-seldon-route", ":a_1:".parse().unwrap());
+        let status = Status::with_metadata(Code::Unimplemented, "no route", metadata);
+        let failure = status_failure(status);
+        let headers = failure.headers.unwrap();
+        assert_eq!(headers.get("x-seldon-route").unwrap(), ":a_1:");
+    }
+}
