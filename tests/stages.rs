@@ -168,12 +168,14 @@ duration = "1s"
     let executed = block_on(execute_with(plan, sinks, StopSignal::new())).unwrap();
 
     // One lane at 20 ms per request sends about 50 in the first second, four lanes about
-    // 200 in the second: 250 in all if nothing else took time.
+    // 200 in the second: 250 in all if nothing else took time. The collector's tick can
+    // land a few milliseconds after the switch to four lanes, whose first requests (one per
+    // lane) then count in the first interval: 51 + 4 at most (52 and 53 were seen here).
     let intervals = intervals.lock().unwrap();
     let first = intervals[0].2;
     let second = intervals[1].2;
     assert!(
-        (40..=51).contains(&first),
+        (40..=55).contains(&first),
         "first stage sent {first}: {intervals:?}"
     );
     assert!(
