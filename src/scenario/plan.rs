@@ -33,7 +33,7 @@ pub struct Overrides {
     pub stop_grace: Option<HumanDuration>,
 }
 
-/// How requests reach the target.
+/// Protocol that carries requests to the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     Http1,
@@ -112,7 +112,7 @@ pub enum Arrival {
     Poisson { seed: u64 },
 }
 
-/// What a request due while `max_in_flight` requests are outstanding does.
+/// Policy for a request that falls due while `max_in_flight` requests are outstanding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AtCapacity {
     Wait,

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-/// Why a request failed. Counted by kind, never by message text.
+/// Cause of a failed request, counted by kind and never by message text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -74,7 +74,7 @@ impl ErrorKind {
         self as usize
     }
 
-    /// The snake_case name used in reports and `summary.json`.
+    /// Returns the snake_case name used in reports and `summary.json`.
     pub fn name(self) -> &'static str {
         match self {
             ErrorKind::ConnectRefused => "connect_refused",

@@ -22,7 +22,7 @@ use crate::stats::{ErrorKind, Exchange, Failure, Reply, ERROR_BODY_PREFIX};
 /// Request header of the REST binary tensor extension: the length of the JSON part.
 pub const INFERENCE_HEADER_CONTENT_LENGTH: &str = "inference-header-content-length";
 
-/// What every HTTP/1.1 lane shares: the address and the prepared request.
+/// State shared by every HTTP/1.1 lane: the address and the prepared request.
 pub struct Http1Transport {
     addr: SocketAddr,
     uri: Uri,
