@@ -257,6 +257,13 @@ pub async fn run<T: Transport>(
     }
 }
 
+/// Shortest time between two wake-ups of the pacer. Each wake-up costs a sleep, two context
+/// switches and a wake-up of a runtime worker, which at 20,000 req/s and one wake-up per request
+/// took more CPU than the requests themselves. Requests closer together than this go out in
+/// groups, late by at most this gap plus the kernel's wake-up delay (the lag records it);
+/// requests further apart each get their own precise wake-up.
+const MIN_WAKE_GAP: Duration = Duration::from_micros(100);
+
 /// Releases open-loop requests at their deadlines, on its own thread.
 struct Pacer {
     schedule: Box<dyn Schedule>,
@@ -271,9 +278,10 @@ impl Pacer {
     fn run(mut self, sender: flume::Sender<Job>) {
         crate::timer::lower_timer_slack();
         let mut sequence = 0u64;
+        let mut last_wake = self.start - MIN_WAKE_GAP;
         while let Some(offset) = self.schedule.next_offset() {
             let intended = self.start + offset;
-            if !self.wait_until(intended) {
+            if !self.wait_until(intended, &mut last_wake) {
                 break;
             }
             let measured = intended >= self.measure_start;
@@ -319,7 +327,10 @@ impl Pacer {
     }
 
     /// Sleeps until `deadline`, waking every 50 ms to check for a stop. Returns false on stop.
-    fn wait_until(&self, deadline: Instant) -> bool {
+    ///
+    /// A deadline less than [`MIN_WAKE_GAP`] after the previous wake-up waits for that gap
+    /// instead, without spinning, and then goes out with every other request due by then.
+    fn wait_until(&self, deadline: Instant, last_wake: &mut Instant) -> bool {
         loop {
             if self.stop.is_stopping() {
                 return false;
@@ -328,8 +339,14 @@ impl Pacer {
             if now >= deadline {
                 return true;
             }
-            let step = (deadline - now).min(Duration::from_millis(50));
-            crate::timer::sleep_until(now + step);
+            let batched = deadline < *last_wake + MIN_WAKE_GAP;
+            if batched {
+                std::thread::sleep(*last_wake + MIN_WAKE_GAP - now);
+            } else {
+                let step = (deadline - now).min(Duration::from_millis(50));
+                crate::timer::sleep_until(now + step);
+            }
+            *last_wake = Instant::now();
         }
     }
 }
