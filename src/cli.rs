@@ -34,6 +34,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// Run several scenarios in sequence, each compared with its saved baseline.
     Bench(BenchArgs),
+    /// Print the summary of a saved run, sweep or comparison folder again, without running.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -256,6 +258,13 @@ pub struct CompareArgs {
 
     #[command(flatten)]
     pub compare: CompareOptions,
+}
+
+/// Options of `inferload report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Result folder of a run, a sweep or a comparison, e.g. results/quickstart/20260101T120000Z.
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

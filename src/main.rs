@@ -30,6 +30,7 @@ fn main() {
             Command::Sweep(args) => commands::sweep::sweep(args).await,
             Command::Compare(args) => commands::compare::compare(args),
             Command::Bench(args) => commands::bench::bench(args).await,
+            Command::Report(args) => commands::report::report(args),
         }
     });
     // Lanes may still hold connections to a stalled target; do not wait for them.

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod compare;
+pub mod report;
 pub mod run;
 pub mod serve;
 pub mod sweep;

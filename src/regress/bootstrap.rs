@@ -49,11 +49,21 @@ impl Default for Resampling {
 }
 
 /// Point estimate and confidence interval of one quantity.
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Interval {
+    #[serde(deserialize_with = "nan_from_null")]
     pub estimate: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub lower: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub upper: f64,
+}
+
+/// Reads a number that JSON stores as `null` when it was NaN or infinite, as NaN.
+// NOTE: JSON has no infinity, so an infinite change (from an old value of 0) reads back as NaN.
+pub fn nan_from_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let value: Option<f64> = serde::Deserialize::deserialize(deserializer)?;
+    Ok(value.unwrap_or(f64::NAN))
 }
 
 /// Findings of the bootstrap and the permutation test for one statistic.

@@ -1,7 +1,7 @@
 //! The comparison of a new run with an old one: every metric's change, its confidence interval,
 //! its p-value and its verdict.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::bootstrap::{self, ChangeScale, HistogramSeries, Interval, RatioSeries, Resampling};
 use super::data::RunData;
@@ -15,7 +15,7 @@ pub const QUANTILES: [(f64, &str); 4] =
     [(0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p999")];
 
 /// The direction in which a change is worse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Latency, error rate.
@@ -25,7 +25,7 @@ pub enum Direction {
 }
 
 /// The verdict on one metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The change is significant and its whole confidence interval is beyond the noise
@@ -51,7 +51,7 @@ impl Verdict {
 }
 
 /// Unit of a metric's values, for display.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// Stored in microseconds, shown in milliseconds.
@@ -62,7 +62,7 @@ pub enum Unit {
 }
 
 /// The comparison of one metric.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MetricResult {
     /// Key used in options and reports, e.g. `latency.p99` or `route.a_1.service_time.p50`.
     pub key: String,
@@ -71,11 +71,14 @@ pub struct MetricResult {
     /// `relative` changes are fractions of the old value; `absolute` ones are in the metric's
     /// unit (the error rate's change is a difference of fractions).
     pub relative: bool,
+    #[serde(deserialize_with = "bootstrap::nan_from_null")]
     pub old: f64,
     pub new: Interval,
     pub change: Interval,
+    #[serde(deserialize_with = "bootstrap::nan_from_null")]
     pub p_value: f64,
     /// Changes within +-noise (same scale as `change`) count as no change.
+    #[serde(deserialize_with = "bootstrap::nan_from_null")]
     pub noise: f64,
     /// Whether a regression of this metric fails the comparison.
     pub gated: bool,
@@ -85,7 +88,7 @@ pub struct MetricResult {
 }
 
 /// The comparison of two runs of one scenario.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Comparison {
     pub scenario: String,
     pub old_dir: String,

@@ -10,6 +10,7 @@ pub mod hlog;
 pub mod intervals;
 pub mod junit;
 pub mod markdown;
+pub mod saved;
 pub mod stream;
 pub mod summary;
 

@@ -21,7 +21,7 @@ pub mod report;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::commands::run::execute_with;
 use crate::commands::CommandError;
@@ -74,7 +74,7 @@ pub struct SweepPlan {
 }
 
 /// The verdict of one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Met the objective and achieved the target rate.
@@ -97,12 +97,12 @@ impl Verdict {
 
 /// One row of the steps table, `steps.csv` and the sweep's `summary.json`. Latency, counts and
 /// lag come from the step's measurement: its last two windows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepRecord {
     /// 1 for the first step.
     pub step: usize,
     /// `climb` or `bisect`.
-    pub phase: &'static str,
+    pub phase: std::borrow::Cow<'static, str>,
     /// Target rate (open loop), requests per second.
     pub target_rps: Option<f64>,
     /// Concurrency (closed loop).
@@ -144,7 +144,7 @@ impl StepRecord {
 }
 
 /// The reason the sweep stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SweepOutcome {
     /// A passing and a failing level bracket the capacity to the precision.
@@ -393,7 +393,7 @@ async fn run_step(
     let ok = summary.requests.ok;
     let record = StepRecord {
         step: number,
-        phase,
+        phase: phase.into(),
         target_rps: (!closed).then_some(level),
         concurrency: closed.then_some(level as u32),
         achieved_rps: achieved,

@@ -5,11 +5,12 @@
 //! times the p99 of the lowest level swept (the low-load p99); the step before it is the last
 //! one on the flat part of the curve. Only steps that are not generator-limited count.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{chart, StepRecord, SweepOutcome, SweepPlan, SweepResult, Verdict};
 use crate::report::write_atomic;
@@ -17,14 +18,14 @@ use crate::report::write_atomic;
 /// Version of the sweep `summary.json` layout.
 pub const SWEEP_SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct SweepSummary {
     pub schema_version: u32,
     /// Always `sweep`, to tell this file from a run's summary.
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     pub scenario: String,
     /// `open` (rates) or `closed` (concurrency levels).
-    pub mode: &'static str,
+    pub mode: Cow<'static, str>,
     pub objective: ObjectiveSummary,
     pub outcome: SweepOutcome,
     /// Highest rate meeting the objective, bracketed by a failing rate above it within
@@ -43,7 +44,7 @@ pub struct SweepSummary {
     pub steps: Vec<StepRecord>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ObjectiveSummary {
     /// Human-readable form, e.g. `p99<50ms, error_rate<=0.001`.
     pub description: String,
@@ -58,13 +59,13 @@ pub struct ObjectiveSummary {
 }
 
 /// Highest passing and lowest failing level; either is `null` when not known.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Bracket {
     pub low: Option<f64>,
     pub high: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Knee {
     /// Level (rate or concurrency) of the first step past the knee.
     pub level: f64,
@@ -143,9 +144,9 @@ pub fn summarize(plan: &SweepPlan, result: &SweepResult) -> SweepSummary {
     };
     SweepSummary {
         schema_version: SWEEP_SCHEMA_VERSION,
-        kind: "sweep",
+        kind: "sweep".into(),
         scenario: plan.base.name.clone(),
-        mode: if closed { "closed" } else { "open" },
+        mode: if closed { "closed" } else { "open" }.into(),
         objective: ObjectiveSummary {
             description: plan.objective.to_string(),
             gates: plan
@@ -268,7 +269,7 @@ pub fn write_files(dir: &Path, plan: &SweepPlan, summary: &SweepSummary) -> anyh
 
     let marks = chart::Marks {
         limit_ms: plan.objective.p99_limit_ms(),
-        capacity_rps: match summary.mode {
+        capacity_rps: match &*summary.mode {
             "open" => summary.capacity_rps,
             _ => summary.capacity_achieved_rps,
         },
@@ -290,7 +291,7 @@ mod tests {
     fn step(level: f64, p99: f64) -> StepRecord {
         StepRecord {
             step: 1,
-            phase: "climb",
+            phase: "climb".into(),
             target_rps: Some(level),
             concurrency: None,
             achieved_rps: level,
