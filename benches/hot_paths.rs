@@ -22,6 +22,7 @@ use inferload::schedule::{Constant, Schedule};
 use inferload::stats::hops::{read_hop, HopFormat};
 use inferload::stats::routes::route_label;
 use inferload::stats::{Exchange, HopSpec, Origin, Recorder, Reply};
+use inferload::transport::connect::Connector;
 use inferload::transport::http1::Http1Transport;
 use inferload::transport::{Job, Lane, Transport};
 
@@ -75,8 +76,9 @@ fn release(c: &mut Criterion) {
 /// Building the HTTP/1.1 request a lane hands to hyper (method, URI, headers, body).
 fn encode(c: &mut Criterion) {
     let plan = plan("http://127.0.0.1:9");
-    let transport = Http1Transport::new(&plan, "127.0.0.1:9".parse().expect("valid address"))
-        .expect("the transport accepts the plan");
+    let addr = "127.0.0.1:9".parse().expect("valid address");
+    let connector = Connector::new(addr, Duration::from_secs(1));
+    let transport = Http1Transport::new(&plan, connector).expect("the transport accepts the plan");
     c.bench_function("encode/http1_request", |b| b.iter(|| transport.request(0)));
 }
 
@@ -251,7 +253,8 @@ fn complete_request(bytes: &[u8]) -> Option<usize> {
 fn round_trip(c: &mut Criterion) {
     let addr = canned_server();
     let plan = plan(&format!("http://{addr}"));
-    let transport = Arc::new(Http1Transport::new(&plan, addr).expect("the transport accepts"));
+    let connector = Connector::new(addr, Duration::from_secs(1));
+    let transport = Arc::new(Http1Transport::new(&plan, connector).expect("the transport accepts"));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

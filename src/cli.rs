@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::regress::settings::{BaselineArgs, CompareOptions};
+use crate::scenario::connection::ConnectionOverrides;
 use crate::scenario::units::{HumanDuration, Rate};
 use crate::scenario::Overrides;
 use crate::serve::ServeOptions;
@@ -102,6 +103,9 @@ pub struct RunArgs {
     pub stop_grace: Option<HumanDuration>,
 
     #[command(flatten)]
+    pub connection: ConnectionOverrides,
+
+    #[command(flatten)]
     pub baseline: BaselineArgs,
 }
 
@@ -121,6 +125,7 @@ impl RunArgs {
             gates: self.gates.clone(),
             requests_csv: self.requests_csv,
             stop_grace: self.stop_grace,
+            connection: self.connection.clone(),
         }
     }
 }
@@ -137,6 +142,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub options: ServeOptions,
+
+    #[command(flatten)]
+    pub tls: crate::serve::tls::ServeTlsArgs,
 }
 
 /// Options of `inferload sweep`.
@@ -242,6 +250,9 @@ pub struct SweepArgs {
     /// Print no progress lines.
     #[arg(short, long)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub connection: ConnectionOverrides,
 }
 
 #[derive(Debug, Args)]
@@ -297,6 +308,9 @@ pub struct BenchArgs {
     /// Print no progress lines.
     #[arg(short, long)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub connection: ConnectionOverrides,
 
     #[command(flatten)]
     pub baseline: BaselineArgs,

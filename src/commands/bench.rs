@@ -119,6 +119,7 @@ pub async fn bench(args: BenchArgs) -> Result<Outcome, CommandError> {
             duration: args.duration,
             warmup: args.warmup,
             headers: args.headers.clone(),
+            connection: args.connection.clone(),
             ..Overrides::default()
         };
         let probe = RunPlan::build(Scenario::from_file(&file)?, &file, &overrides)?;

@@ -13,7 +13,7 @@ use crate::report::{self, console, Summary};
 use crate::scenario::{RunPlan, Scenario, Transport};
 use crate::transport::connect::Connector;
 use crate::transport::grpc::{self, GrpcTransport};
-use crate::transport::{self, http1::Http1Transport};
+use crate::transport::{self, http1::Http1Transport, http2::Http2Transport};
 
 /// Reads the scenario and applies the flags: every usage error surfaces here, before any work.
 pub fn plan(args: &RunArgs) -> Result<RunPlan, CommandError> {
@@ -114,7 +114,15 @@ pub async fn execute_with(
     let addr = transport::resolve(&base)
         .await
         .map_err(|e| anyhow::anyhow!("target.url {base}: {e}"))?;
-    let connector = Connector::new(addr, plan.target.connect_timeout);
+    let connector = Connector::for_target(&plan.target, addr).map_err(CommandError::Usage)?;
+    if plan
+        .target
+        .tls
+        .as_ref()
+        .is_some_and(|tls| tls.options.insecure)
+    {
+        transport::tls::warn_insecure_once();
+    }
     prepare_target(&mut plan, &connector).await?;
 
     let run_dir = report::create_run_dir(&plan.output.run_dir).with_context(|| {
@@ -143,8 +151,15 @@ pub async fn execute_with(
     let lanes = engine::lane_count(&plan);
     let outcome = match plan.target.transport {
         Transport::Http1 => {
-            let transport =
-                std::sync::Arc::new(Http1Transport::new(&plan, addr).map_err(CommandError::Usage)?);
+            let transport = std::sync::Arc::new(
+                Http1Transport::new(&plan, connector).map_err(CommandError::Usage)?,
+            );
+            engine::run(&plan, transport, lanes, &mut sinks, stop).await
+        }
+        Transport::Http2 => {
+            let transport = std::sync::Arc::new(
+                Http2Transport::new(&plan, connector).map_err(CommandError::Usage)?,
+            );
             engine::run(&plan, transport, lanes, &mut sinks, stop).await
         }
         Transport::Grpc => {
@@ -275,24 +290,46 @@ fn warn_no_model(error: &metrics::MetricsError) {
     eprintln!("warning: {error}; the breakdown has no model component");
 }
 
-/// Runs the readiness checks and builds payloads that need the model metadata, so every
-/// failure here comes before any load.
+/// Chooses the HTTP version by ALPN when the plan leaves it to the server, runs the readiness
+/// checks and builds payloads that need the model metadata, so every failure here comes
+/// before any load.
 async fn prepare_target(plan: &mut RunPlan, connector: &Connector) -> Result<(), CommandError> {
+    if plan.target.negotiate_http {
+        match transport::negotiate_http(connector).await {
+            Ok(chosen) => plan.target.transport = chosen,
+            Err(failure) if plan.target.preflight => {
+                return Err(anyhow::Error::from(preflight::PreflightError::connect(
+                    connector.addr,
+                    failure,
+                ))
+                .into())
+            }
+            Err(failure) => {
+                // Without the readiness checks the load goes ahead and counts the failures.
+                let reason = failure.body.map_or(failure.kind.name().into(), |body| {
+                    String::from_utf8_lossy(&body).into_owned()
+                });
+                eprintln!(
+                    "warning: cannot choose the HTTP version by ALPN ({reason}); using HTTP/1.1"
+                );
+            }
+        }
+    }
     let grpc_origin = match plan.target.transport {
         Transport::Grpc => Some(grpc::origin(plan, connector).map_err(CommandError::Usage)?),
-        Transport::Http1 => None,
+        Transport::Http1 | Transport::Http2 => None,
     };
     if plan.target.preflight {
         match &grpc_origin {
             Some(origin) => preflight::check_grpc(&plan.target, connector, origin).await,
-            None => preflight::check(&plan.target, connector.addr).await,
+            None => preflight::check(&plan.target, connector).await,
         }
         .map_err(anyhow::Error::from)?;
     }
     if plan.payload.pending.is_some() {
         let metadata = match &grpc_origin {
             Some(origin) => preflight::metadata_grpc(&plan.target, connector, origin).await,
-            None => preflight::metadata_rest(&plan.target, connector.addr).await,
+            None => preflight::metadata_rest(&plan.target, connector).await,
         }
         .map_err(anyhow::Error::from)?;
         plan.payload.resolve(&metadata).map_err(|e| {

@@ -7,7 +7,12 @@ use crate::cli::ServeArgs;
 
 pub async fn serve(args: ServeArgs) -> Result<Outcome, CommandError> {
     args.options.validate().map_err(CommandError::Usage)?;
-    let handle = crate::serve::start_with_grpc(args.addr, args.grpc_addr, args.options)
+    let tls = args
+        .tls
+        .acceptor()
+        .map_err(|e| CommandError::Usage(format!("invalid TLS option: {e}")))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let handle = crate::serve::start_with_tls(args.addr, args.grpc_addr, args.options, tls)
         .await
         .with_context(|| {
             format!(
@@ -15,9 +20,9 @@ pub async fn serve(args: ServeArgs) -> Result<Outcome, CommandError> {
                 args.addr
             )
         })?;
-    println!("inferload serve listening on http://{}", handle.addr);
+    println!("inferload serve listening on {scheme}://{}", handle.addr);
     if let Some(grpc_addr) = handle.grpc_addr {
-        println!("inferload serve gRPC also on http://{grpc_addr}");
+        println!("inferload serve gRPC also on {scheme}://{grpc_addr}");
     }
     tokio::signal::ctrl_c()
         .await

@@ -81,6 +81,7 @@ pub fn plan(args: &SweepArgs) -> Result<SweepPlan, CommandError> {
         timeout: args.timeout,
         headers: args.headers.clone(),
         out: args.out.clone(),
+        connection: args.connection.clone(),
         ..Overrides::default()
     };
     let base = RunPlan::build(scenario, &args.scenario, &overrides)?;

@@ -51,10 +51,11 @@ pub struct RunOutcome {
 pub const START_LEAD: Duration = Duration::from_millis(20);
 
 /// Number of lanes (concurrent senders) of the plan's transport. HTTP/1.1 carries one request
-/// per connection; gRPC carries up to `streams_per_connection` on each.
+/// per connection; HTTP/2 (REST or gRPC) carries up to `streams_per_connection` on each.
 pub fn lane_count(plan: &RunPlan) -> usize {
     let per_connection = match plan.target.transport {
         TransportKind::Http1 => 1,
+        TransportKind::Http2 => plan.target.http2.streams_per_connection,
         TransportKind::Grpc => plan.target.grpc.streams_per_connection,
     };
     match plan.load.mode {

@@ -9,14 +9,14 @@ use bytes::Bytes;
 use http::header::HOST;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper_util::rt::TokioExecutor;
 
 use super::grpc_api::grpc_inference_service_client::GrpcInferenceServiceClient;
 use super::grpc_api::{ModelMetadataRequest, ModelReadyRequest, ServerReadyRequest};
 use super::metadata::ModelMetadata;
-use crate::scenario::TargetPlan;
-use crate::transport::connect::Connector;
+use crate::scenario::{TargetPlan, Transport};
+use crate::stats::{ErrorKind, Failure};
+use crate::transport::connect::{reclassify, tls_failure, Connector, ALPN_H2, ALPN_HTTP1};
 
 /// Why the target is not ready. Unreachable targets are a different failure (exit 1) from a
 /// target that answers "not ready" (also exit 1, but the message names the endpoint).
@@ -32,6 +32,24 @@ pub enum PreflightError {
     },
     #[error("readiness check GET {path} failed: {reason}; check that target.url points at a V2 inference server")]
     Failed { path: String, reason: String },
+    #[error("TLS with the target at {addr} failed: {reason}; for a private CA pass --ca-cert FILE, check that target.host (or the URL host) is a name in the server certificate, pass --client-cert and --client-key if the server requires a client certificate, or set target.preflight = false to count these failures under load")]
+    Tls { addr: SocketAddr, reason: String },
+}
+
+impl PreflightError {
+    /// The error for a connect that failed with `failure`.
+    pub fn connect(addr: SocketAddr, failure: Failure) -> PreflightError {
+        let reason = match &failure.body {
+            Some(body) => String::from_utf8_lossy(body).into_owned(),
+            None => failure.kind.name().to_string(),
+        };
+        if failure.kind == ErrorKind::Tls {
+            let reason = reason.strip_prefix("TLS: ").unwrap_or(&reason).to_string();
+            PreflightError::Tls { addr, reason }
+        } else {
+            PreflightError::Unreachable { addr, reason }
+        }
+    }
 }
 
 /// A GET response: status and up to 64 KiB of body.
@@ -40,71 +58,98 @@ pub struct SimpleResponse {
     pub body: Bytes,
 }
 
-/// Sends one GET over a new HTTP/1.1 connection, with the target's Host override and headers.
+/// Sends one GET over a new connection of the target's HTTP version (HTTP/2 for the `http2`
+/// transport, else HTTP/1.1), with the target's Host override and headers.
 pub async fn get(
     target: &TargetPlan,
-    addr: SocketAddr,
+    connector: &Connector,
     path: &str,
 ) -> Result<SimpleResponse, PreflightError> {
-    let failed = |reason: String| PreflightError::Failed {
-        path: path.to_string(),
-        reason,
+    let addr = connector.addr;
+    let http2 = target.transport == Transport::Http2;
+    let alpn = if http2 { ALPN_H2 } else { ALPN_HTTP1 };
+    let stream = connector
+        .connect(&[alpn])
+        .await
+        .map_err(|failure| PreflightError::connect(addr, failure))?;
+    let tls_error = stream.inner().tls_error();
+    let failed = |error: hyper::Error| {
+        let failure = tls_failure(&error).unwrap_or_else(|| Failure::new(ErrorKind::Reset));
+        match reclassify(failure, tls_error.as_ref()) {
+            failure if failure.kind == ErrorKind::Tls => PreflightError::connect(addr, failure),
+            _ => PreflightError::Failed {
+                path: path.to_string(),
+                reason: error.to_string(),
+            },
+        }
     };
-    let stream = tokio::time::timeout(target.connect_timeout, TcpStream::connect(addr))
-        .await
-        .map_err(|_| PreflightError::Unreachable {
-            addr,
-            reason: "connect timed out".into(),
-        })?
-        .map_err(|e| PreflightError::Unreachable {
-            addr,
-            reason: e.to_string(),
-        })?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    tokio::spawn(connection);
 
     let host = match (&target.host, &target.base) {
         (Some(host), _) => host.clone(),
         (None, Some(base)) => base.authority().map(|a| a.to_string()).unwrap_or_default(),
         (None, None) => addr.to_string(),
     };
-    let mut builder = Request::builder()
-        .method(Method::GET)
-        .uri(path)
-        .header(HOST, host);
+    let mut builder = Request::builder().method(Method::GET);
+    if http2 {
+        // HTTP/2 carries the Host override in the `:authority` of an absolute URI.
+        let scheme = if connector.is_tls() { "https" } else { "http" };
+        builder = builder.uri(format!("{scheme}://{host}{path}"));
+    } else {
+        builder = builder.uri(path).header(HOST, host);
+    }
     for (name, value) in &target.headers {
-        builder = builder.header(name, value);
+        if !(http2 && name == HOST) {
+            builder = builder.header(name, value);
+        }
     }
     let request = builder
         .body(Empty::<Bytes>::new())
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| PreflightError::Failed {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
     let exchange = async {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+        let response = if http2 {
+            let (mut sender, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), stream)
+                    .await
+                    .map_err(failed)?;
+            tokio::spawn(connection);
+            sender.send_request(request).await
+        } else {
+            let (mut sender, connection) = hyper::client::conn::http1::handshake(stream)
+                .await
+                .map_err(failed)?;
+            tokio::spawn(connection);
+            sender.send_request(request).await
+        }
+        .map_err(failed)?;
         let status = response.status().as_u16();
         let body = Limited::new(response.into_body(), 64 * 1024)
             .collect()
             .await
-            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| PreflightError::Failed {
+                path: path.to_string(),
+                reason: e.to_string(),
+            })?
             .to_bytes();
         Ok(SimpleResponse { status, body })
     };
     tokio::time::timeout(target.timeout.max(Duration::from_secs(1)), exchange)
         .await
-        .map_err(|_| failed(format!("no answer within {:?}", target.timeout)))?
+        .map_err(|_| PreflightError::Failed {
+            path: path.to_string(),
+            reason: format!("no answer within {:?}", target.timeout),
+        })?
 }
 
 /// Checks `GET /v2/health/ready` and `GET /v2/models/{m}/ready`.
-pub async fn check(target: &TargetPlan, addr: SocketAddr) -> Result<(), PreflightError> {
+pub async fn check(target: &TargetPlan, connector: &Connector) -> Result<(), PreflightError> {
     for path in [
         target.server_path("/health/ready"),
         target.model_path("/ready"),
     ] {
-        let response = get(target, addr, &path).await?;
+        let response = get(target, connector, &path).await?;
         if !(200..300).contains(&response.status) {
             let body = String::from_utf8_lossy(&response.body[..response.body.len().min(200)]);
             let body = target.headers.scrub(body.trim()).into_owned();
@@ -164,10 +209,10 @@ pub async fn check_grpc(
 /// Fetches the model metadata over REST (`GET /v2/models/{m}`).
 pub async fn metadata_rest(
     target: &TargetPlan,
-    addr: SocketAddr,
+    connector: &Connector,
 ) -> Result<ModelMetadata, PreflightError> {
     let path = target.model_path("");
-    let response = get(target, addr, &path).await?;
+    let response = get(target, connector, &path).await?;
     if !(200..300).contains(&response.status) {
         return Err(PreflightError::NotReady {
             body: String::from_utf8_lossy(&response.body[..response.body.len().min(200)])
@@ -212,12 +257,9 @@ async fn grpc_client(
     connector: &Connector,
     origin: &http::Uri,
 ) -> Result<GrpcClient, PreflightError> {
-    let sender = crate::transport::grpc::open(connector)
+    let (sender, _) = crate::transport::grpc::open(connector)
         .await
-        .map_err(|kind| PreflightError::Unreachable {
-            addr: connector.addr,
-            reason: format!("gRPC connection failed ({})", kind.name()),
-        })?;
+        .map_err(|failure| PreflightError::connect(connector.addr, failure))?;
     Ok(GrpcInferenceServiceClient::with_origin(
         crate::transport::grpc::H2Service(sender),
         origin.clone(),

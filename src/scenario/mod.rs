@@ -6,6 +6,7 @@
 //! the fix.
 
 pub mod breakdown;
+pub mod connection;
 pub mod experiment;
 pub mod payload;
 pub mod plan;
@@ -76,7 +77,8 @@ pub struct TargetSection {
     pub model: String,
     /// Model version; when set, requests go to `/v2/models/{model}/versions/{version}/...`.
     pub version: Option<String>,
-    /// `http1` (default) or `grpc`.
+    /// `http1`, `http2` (REST over HTTP/2) or `grpc`. Default: `http1` for `http://` URLs;
+    /// for `https://` URLs the server chooses between HTTP/2 and HTTP/1.1 by ALPN.
     pub transport: Option<String>,
     /// Host header sent instead of the URL's authority, e.g. `ml-api.local`.
     pub host: Option<String>,
@@ -98,6 +100,10 @@ pub struct TargetSection {
     pub embedded: Option<crate::serve::ServeOptions>,
     /// Options of the gRPC transport.
     pub grpc: Option<GrpcSection>,
+    /// Options of REST over HTTP/2.
+    pub http2: Option<connection::Http2Section>,
+    /// TLS options of `https://` targets.
+    pub tls: Option<connection::TlsSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]

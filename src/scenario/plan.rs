@@ -31,12 +31,16 @@ pub struct Overrides {
     /// `--requests-csv`: write one row per request.
     pub requests_csv: bool,
     pub stop_grace: Option<HumanDuration>,
+    /// HTTP version and TLS options.
+    pub connection: super::connection::ConnectionOverrides,
 }
 
 /// Protocol that carries requests to the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     Http1,
+    /// REST over HTTP/2: h2c with prior knowledge, or h2 over TLS.
+    Http2,
     Grpc,
 }
 
@@ -70,6 +74,13 @@ pub struct TargetPlan {
     pub max_response_body: u64,
     pub preflight: bool,
     pub grpc: GrpcPlan,
+    /// Settings of REST over HTTP/2.
+    pub http2: super::connection::Http2Plan,
+    /// TLS settings; set exactly when the URL is `https://`.
+    pub tls: Option<super::connection::TlsPlan>,
+    /// True when the HTTP version of REST requests is chosen by ALPN before the load
+    /// (`https://` without an explicit version); `transport` is then replaced by the choice.
+    pub negotiate_http: bool,
 }
 
 impl TargetPlan {
@@ -192,7 +203,14 @@ impl RunPlan {
             ));
         }
 
-        let target = build_target(&scenario, overrides, &invalid)?;
+        let mut target = build_target(&scenario, overrides, &invalid)?;
+        super::connection::apply(
+            &scenario,
+            &overrides.connection,
+            base_dir,
+            &mut target,
+            &invalid,
+        )?;
         let payload = super::payload::build(&scenario, &target, base_dir, &invalid)?;
         let load = build_load(&scenario, overrides, target.timeout, &invalid)?;
         let gates = build_gates(&scenario, overrides, &load, &invalid)?;
@@ -320,11 +338,12 @@ fn build_target(
     }
     let transport = match section.transport.as_deref().unwrap_or("http1") {
         "http1" => Transport::Http1,
+        "http2" => Transport::Http2,
         "grpc" => Transport::Grpc,
         other => {
             return Err(invalid(
                 "target.transport",
-                format!("= {other:?} is not a known transport; use http1 or grpc"),
+                format!("= {other:?} is not a known transport; use http1, http2 or grpc"),
             ))
         }
     };
@@ -420,6 +439,11 @@ fn build_target(
         max_response_body,
         preflight: section.preflight.unwrap_or(true),
         grpc,
+        http2: super::connection::Http2Plan {
+            streams_per_connection: 100,
+        },
+        tls: None,
+        negotiate_http: false,
     })
 }
 
@@ -440,10 +464,11 @@ pub fn parse_base_url(url: &str) -> Result<Uri, String> {
         format!("= {url:?} is not a valid URL ({e}); write e.g. http://127.0.0.1:8080")
     })?;
     match uri.scheme_str() {
-        Some("http") => {}
+        Some("http" | "https") => {}
         Some(other) => {
             return Err(format!(
-                "= {url:?} uses scheme `{other}`, which this build does not support; use http://"
+                "= {url:?} uses scheme `{other}`, which this build does not support; use \
+                 http:// or https://"
             ))
         }
         None => return Err(format!("= {url:?} has no scheme; write e.g. http://{url}")),

@@ -1,8 +1,9 @@
 //! The embedded reference target: a V2 REST server with simulated latency, stalls, errors and
 //! weighted route headers, for the quick start, the tests and benchmarks.
 //!
-//! It serves HTTP/1.1 and h2c on one port, and the V2 gRPC service on the same port (see
-//! [`grpc`]). REST endpoints: `GET /v2/health/live`, `GET /v2/health/ready`, `GET /v2`,
+//! It serves HTTP/1.1 and h2c on one port, or with TLS ([`tls`]) HTTP/1.1 and h2 chosen by
+//! ALPN, and the V2 gRPC service on the same port (see [`grpc`]). Every response carries
+//! the HTTP version of its request in [`HTTP_VERSION_HEADER`]. REST endpoints: `GET /v2/health/live`, `GET /v2/health/ready`, `GET /v2`,
 //! `GET /v2/models/{m}`, `GET /v2/models/{m}/ready` and `POST /v2/models/{m}/infer` (each also
 //! under `/versions/{v}`). Any model name is served unless `models` lists the served ones.
 //! Infer requests are decoded and checked (JSON or the binary tensor extension), so a
@@ -14,6 +15,7 @@ mod grpc;
 pub mod hops;
 pub mod latency;
 mod simulate;
+pub mod tls;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -41,6 +43,10 @@ pub use latency::LatencyModel;
 
 use crate::scenario::units::HumanDuration;
 use crate::transport::http1::INFERENCE_HEADER_CONTENT_LENGTH;
+
+/// Response header naming the HTTP version the request arrived with (`HTTP/1.1`,
+/// `HTTP/2.0`), so a client can see what ALPN or prior knowledge chose.
+pub const HTTP_VERSION_HEADER: &str = "x-inferload-http-version";
 
 /// Options of `inferload serve`, also accepted as `[target.embedded]` in a scenario.
 #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
@@ -222,6 +228,16 @@ pub async fn start_with_grpc(
     grpc_addr: Option<SocketAddr>,
     options: ServeOptions,
 ) -> std::io::Result<ServerHandle> {
+    start_with_tls(addr, grpc_addr, options, None).await
+}
+
+/// Like [`start_with_grpc`], over TLS on both addresses when `tls` is given.
+pub async fn start_with_tls(
+    addr: SocketAddr,
+    grpc_addr: Option<SocketAddr>,
+    options: ServeOptions,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> std::io::Result<ServerHandle> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let grpc_listener = match grpc_addr {
@@ -267,6 +283,7 @@ pub async fn start_with_grpc(
             local,
             Arc::clone(&state),
             never,
+            tls.clone(),
         )));
     }
     tasks.push(tokio::spawn(accept_loop(
@@ -274,6 +291,7 @@ pub async fn start_with_grpc(
         addr,
         state,
         down_requests,
+        tls,
     )));
     Ok(ServerHandle {
         addr,
@@ -282,13 +300,18 @@ pub async fn start_with_grpc(
     })
 }
 
-/// Accepts connections and serves each on its own task. A `down` fault closes the listener
-/// and every open connection, waits, and binds the same address again.
+/// Longest wait for a client's TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections and serves each on its own task, after a TLS handshake when `tls` is
+/// given. A `down` fault closes the listener and every open connection, waits, and binds the
+/// same address again.
 async fn accept_loop(
     listener: TcpListener,
     addr: SocketAddr,
     state: Arc<State>,
     mut down_requests: tokio::sync::mpsc::UnboundedReceiver<Duration>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let mut listener = Some(listener);
     let (generation, _) = tokio::sync::watch::channel(0u64);
@@ -325,6 +348,7 @@ async fn accept_loop(
         let state = Arc::clone(&state);
         let grpc_service = grpc_service.clone();
         let mut closed = generation.subscribe();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let connection = Arc::new(Connection {
                 fd: raw_fd(&stream),
@@ -335,22 +359,58 @@ async fn accept_loop(
                 let connection = Arc::clone(&connection);
                 let mut grpc_service = grpc_service.clone();
                 async move {
-                    if grpc::is_grpc(&request) {
+                    let version = version_name(request.version());
+                    let mut response = if grpc::is_grpc(&request) {
                         let response =
                             tower_service::Service::call(&mut grpc_service, request).await?;
-                        Ok::<_, Infallible>(response.map(Either::Right))
+                        response.map(Either::Right)
                     } else {
                         let response = handle(state, connection, request).await?;
-                        Ok(response.map(Either::Left))
-                    }
+                        response.map(Either::Left)
+                    };
+                    response
+                        .headers_mut()
+                        .insert(HTTP_VERSION_HEADER, http::HeaderValue::from_static(version));
+                    Ok::<_, Infallible>(response)
                 }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let Some(acceptor) = tls else {
+                tokio::select! {
+                    _ = builder.serve_connection(TokioIo::new(stream), service) => {}
+                    _ = closed.changed() => {}
+                }
+                return;
+            };
+            let stream =
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = builder.serve_connection(TokioIo::new(stream), service) => {}
                 _ = closed.changed() => {}
             }
         });
+    }
+}
+
+/// Returns the name of an HTTP version as in `HTTP/1.1`.
+fn version_name(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_11 => "HTTP/1.1",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "unknown",
     }
 }
 

@@ -10,7 +10,7 @@ pub enum ErrorKind {
     ConnectRefused,
     /// The TCP connect did not finish within the connect timeout.
     ConnectTimeout,
-    /// Any other connect failure (unreachable host, DNS, TLS handshake).
+    /// Any other connect failure (unreachable host, DNS).
     ConnectFailed,
     /// The connection was reset or closed before the response ended.
     Reset,
@@ -45,10 +45,14 @@ pub enum ErrorKind {
     /// A successful response whose outputs do not match the expected names, shapes or
     /// datatypes (response validation).
     InvalidOutput,
+    /// A failed TLS handshake or a TLS alert from the server (unknown issuer, name mismatch,
+    /// client certificate required, no common ALPN protocol, ...); the reason is kept as the
+    /// error body.
+    Tls,
 }
 
 impl ErrorKind {
-    pub const COUNT: usize = 18;
+    pub const COUNT: usize = 19;
     pub const ALL: [ErrorKind; Self::COUNT] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
@@ -68,6 +72,7 @@ impl ErrorKind {
         ErrorKind::GrpcInternal,
         ErrorKind::GrpcOther,
         ErrorKind::InvalidOutput,
+        ErrorKind::Tls,
     ];
 
     pub fn index(self) -> usize {
@@ -95,6 +100,7 @@ impl ErrorKind {
             ErrorKind::GrpcInternal => "grpc_internal",
             ErrorKind::GrpcOther => "grpc_other",
             ErrorKind::InvalidOutput => "invalid_output",
+            ErrorKind::Tls => "tls",
         }
     }
 
@@ -109,6 +115,7 @@ impl ErrorKind {
                 | ErrorKind::Timeout
                 | ErrorKind::InvalidResponse
                 | ErrorKind::BodyTooLarge
+                | ErrorKind::Tls
         )
     }
 

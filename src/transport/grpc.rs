@@ -28,7 +28,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
-use super::connect::Connector;
+use super::connect::{reclassify, Connector, TlsErrorCell, ALPN_H2};
 use super::{Job, Lane, Transport};
 use crate::protocol::grpc_api::{self, MODEL_INFER_PATH};
 use crate::protocol::payload::{EncodedRequest, ResponseCheck};
@@ -52,6 +52,7 @@ pub struct GrpcTransport {
 #[derive(Default)]
 struct Slot {
     sender: Option<SendRequest<tonic::body::Body>>,
+    tls_error: Option<TlsErrorCell>,
     generation: u64,
 }
 
@@ -124,13 +125,14 @@ pub struct GrpcLane {
 struct LaneClient {
     generation: u64,
     connection: SendRequest<tonic::body::Body>,
+    tls_error: Option<TlsErrorCell>,
     grpc: tonic::client::Grpc<H2Service>,
 }
 
 impl GrpcLane {
     /// Returns a client on a live connection, opening or replacing it when needed. The second
     /// value is the connect time when this lane opened the connection.
-    async fn client(&mut self) -> Result<Option<Duration>, ErrorKind> {
+    async fn client(&mut self) -> Result<Option<Duration>, Failure> {
         if let Some(client) = &self.client {
             if !client.connection.is_closed() {
                 return Ok(None);
@@ -145,9 +147,10 @@ impl GrpcLane {
         let usable = slot.sender.as_ref().is_some_and(|s| !s.is_closed());
         if !usable || stale {
             let started = Instant::now();
-            let sender = open(&self.shared.connector).await?;
+            let (sender, tls_error) = open(&self.shared.connector).await?;
             took = Some(started.elapsed());
             slot.sender = Some(sender);
+            slot.tls_error = tls_error;
             slot.generation += 1;
             tracing::debug!(
                 connection = self.connection,
@@ -163,6 +166,7 @@ impl GrpcLane {
         self.client = Some(LaneClient {
             generation: slot.generation,
             connection: sender,
+            tls_error: slot.tls_error.clone(),
             grpc,
         });
         Ok(took)
@@ -208,7 +212,7 @@ impl Lane for GrpcLane {
     async fn send(&mut self, job: &Job) -> Exchange {
         let connect = match self.client().await {
             Ok(took) => took,
-            Err(kind) => {
+            Err(failure) => {
                 let now = Instant::now();
                 return Exchange {
                     intended: job.intended,
@@ -216,7 +220,7 @@ impl Lane for GrpcLane {
                     finished: now,
                     measured: job.measured,
                     connect: None,
-                    result: Err(Failure::new(kind)),
+                    result: Err(failure),
                 };
             }
         };
@@ -225,6 +229,8 @@ impl Lane for GrpcLane {
             Ok(result) => result,
             Err(_) => Err(Failure::new(ErrorKind::Timeout)),
         };
+        let tls_error = self.client.as_ref().and_then(|c| c.tls_error.as_ref());
+        let result = result.map_err(|failure| reclassify(failure, tls_error));
         Exchange {
             intended: job.intended,
             sent,
@@ -236,16 +242,20 @@ impl Lane for GrpcLane {
     }
 }
 
-/// Opens one HTTP/2 connection (h2c, or h2 over TLS) for gRPC.
-pub async fn open(connector: &Connector) -> Result<SendRequest<tonic::body::Body>, ErrorKind> {
-    let io = connector.connect(&[b"h2"]).await?;
+/// Opens one HTTP/2 connection (h2c, or h2 over TLS) for gRPC; returns its sender and, over
+/// TLS, its TLS error cell.
+pub async fn open(
+    connector: &Connector,
+) -> Result<(SendRequest<tonic::body::Body>, Option<TlsErrorCell>), Failure> {
+    let io = connector.connect(&[ALPN_H2]).await?;
+    let tls_error = io.inner().tls_error();
     let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .initial_stream_window_size(1 << 20)
         .initial_connection_window_size(4 << 20)
         .handshake(io)
         .await
-        .map_err(|_| ErrorKind::ConnectFailed)?;
+        .map_err(|e| super::http1::hyper_failure(&e))?;
     tokio::spawn(async move {
         // Lanes see a closed connection through `is_closed` and replace it, so the end of
         // the connection needs no handling here.
@@ -253,7 +263,7 @@ pub async fn open(connector: &Connector) -> Result<SendRequest<tonic::body::Body
             tracing::debug!(%error, "gRPC connection ended");
         }
     });
-    Ok(sender)
+    Ok((sender, tls_error))
 }
 
 /// Maps a failed call's status to a failure with its merged metadata and message.
@@ -271,15 +281,21 @@ fn status_failure(status: Status) -> Failure {
         Code::Internal => ErrorKind::GrpcInternal,
         _ => ErrorKind::GrpcOther,
     });
+    let tls_reason = std::error::Error::source(&status)
+        .and_then(|source| source.downcast_ref::<TransportError>())
+        .filter(|error| error.kind == ErrorKind::Tls)
+        .map(|error| Bytes::from(error.message.clone()));
     // Failed calls are rare next to successes, so formatting the status text here is cheap.
-    let body = local.is_none().then(|| {
-        let text = format!(
-            "grpc-status {} ({:?}): {}",
-            status.code() as i32,
-            status.code(),
-            status.message()
-        );
-        Bytes::copy_from_slice(&text.as_bytes()[..text.len().min(ERROR_BODY_PREFIX)])
+    let body = tls_reason.or_else(|| {
+        local.is_none().then(|| {
+            let text = format!(
+                "grpc-status {} ({:?}): {}",
+                status.code() as i32,
+                status.code(),
+                status.message()
+            );
+            Bytes::copy_from_slice(&text.as_bytes()[..text.len().min(ERROR_BODY_PREFIX)])
+        })
     });
     Failure {
         kind,
@@ -314,6 +330,12 @@ impl std::error::Error for TransportError {}
 
 impl TransportError {
     fn from_hyper(error: hyper::Error) -> TransportError {
+        if let Some(tls) = super::tls::find_tls_error(&error) {
+            return TransportError {
+                kind: ErrorKind::Tls,
+                message: format!("TLS: {tls}"),
+            };
+        }
         TransportError {
             kind: if error.is_timeout() {
                 ErrorKind::Timeout

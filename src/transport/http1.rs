@@ -1,7 +1,7 @@
 //! HTTP/1.1 keep-alive transport on hyper's connection API: one connection per lane, opened
-//! lazily, reused, and replaced after `Connection: close`, a reset or a timeout.
+//! lazily, reused, and replaced after `Connection: close`, a reset or a timeout. Over TLS the
+//! lane offers only `http/1.1` by ALPN.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,10 +11,9 @@ use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
-use super::{connect_error_kind, Job, Lane, Transport};
+use super::connect::{reclassify, tls_failure, Connector, TlsErrorCell, ALPN_HTTP1};
+use super::{Job, Lane, Transport};
 use crate::protocol::payload::{EncodedRequest, ResponseCheck};
 use crate::scenario::RunPlan;
 use crate::stats::{ErrorKind, Exchange, Failure, Reply, ERROR_BODY_PREFIX};
@@ -22,21 +21,20 @@ use crate::stats::{ErrorKind, Exchange, Failure, Reply, ERROR_BODY_PREFIX};
 /// Request header of the REST binary tensor extension: the length of the JSON part.
 pub const INFERENCE_HEADER_CONTENT_LENGTH: &str = "inference-header-content-length";
 
-/// State shared by every HTTP/1.1 lane: the address and the prepared request.
+/// State shared by every HTTP/1.1 lane: the connector and the prepared request.
 pub struct Http1Transport {
-    addr: SocketAddr,
+    connector: Connector,
     uri: Uri,
     headers: HeaderMap,
     requests: Arc<[EncodedRequest]>,
     check: Option<Arc<ResponseCheck>>,
     timeout: Duration,
-    connect_timeout: Duration,
     max_body: u64,
 }
 
 impl Http1Transport {
-    /// Prepares the request once; `addr` is the resolved target.
-    pub fn new(plan: &RunPlan, addr: SocketAddr) -> Result<Http1Transport, String> {
+    /// Prepares the request once; `connector` opens connections to the resolved target.
+    pub fn new(plan: &RunPlan, connector: Connector) -> Result<Http1Transport, String> {
         let target = &plan.target;
         let base = target
             .base
@@ -60,13 +58,12 @@ impl Http1Transport {
             headers.insert(name.clone(), value.clone());
         }
         Ok(Http1Transport {
-            addr,
+            connector,
             uri,
             headers,
             requests: Arc::clone(&plan.payload.requests),
             check: plan.payload.check.clone().map(Arc::new),
             timeout: target.timeout,
-            connect_timeout: target.connect_timeout,
             max_body: target.max_response_body,
         })
     }
@@ -96,6 +93,7 @@ impl Transport for Arc<Http1Transport> {
         Http1Lane {
             shared: Arc::clone(self),
             sender: None,
+            tls_error: None,
         }
     }
 }
@@ -104,22 +102,18 @@ impl Transport for Arc<Http1Transport> {
 pub struct Http1Lane {
     shared: Arc<Http1Transport>,
     sender: Option<SendRequest<Full<Bytes>>>,
+    /// The TLS error cell of the current connection, over TLS.
+    tls_error: Option<TlsErrorCell>,
 }
 
 impl Http1Lane {
-    async fn connect(&mut self) -> Result<Duration, ErrorKind> {
+    async fn connect(&mut self) -> Result<Duration, Failure> {
         let started = Instant::now();
-        let stream = tokio::time::timeout(
-            self.shared.connect_timeout,
-            TcpStream::connect(self.shared.addr),
-        )
-        .await
-        .map_err(|_| ErrorKind::ConnectTimeout)?
-        .map_err(|e| connect_error_kind(&e))?;
-        let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let stream = self.shared.connector.connect(&[ALPN_HTTP1]).await?;
+        self.tls_error = stream.inner().tls_error();
+        let (sender, connection) = hyper::client::conn::http1::handshake(stream)
             .await
-            .map_err(|_| ErrorKind::ConnectFailed)?;
+            .map_err(|_| Failure::new(ErrorKind::ConnectFailed))?;
         tokio::spawn(async move {
             // The connection ends when the lane drops its sender or the peer closes it; either
             // way the lane sees the error on its next request, so it is not logged here.
@@ -131,103 +125,103 @@ impl Http1Lane {
 
     async fn exchange(&mut self, sequence: u64) -> Result<Reply, Failure> {
         let sender = self.sender.as_mut().expect("connected before exchange");
-        sender
-            .ready()
-            .await
-            .map_err(|e| Failure::new(hyper_error_kind(&e)))?;
+        sender.ready().await.map_err(|e| hyper_failure(&e))?;
         let response = sender
             .send_request(self.shared.request(sequence))
             .await
-            .map_err(|e| Failure::new(hyper_error_kind(&e)))?;
+            .map_err(|e| hyper_failure(&e))?;
 
-        let (parts, body) = response.into_parts();
-        let status = parts.status.as_u16();
-        if parts
-            .headers
+        if response
+            .headers()
             .get(CONNECTION)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
         {
             // hyper closes the connection after this response; the next request reconnects.
             self.sender = None;
         }
-        let declared = parts
+        let check = self
+            .shared
+            .check
+            .as_deref()
+            .filter(|check| check.applies_to(sequence));
+        read_response(response, self.shared.max_body, check).await
+    }
+}
+
+/// Reads a response to its end and classifies it: status, body size limit, JSON shape of a
+/// success, and the output check when `check` is given. Shared by HTTP/1.1 and HTTP/2 lanes.
+pub async fn read_response(
+    response: http::Response<Incoming>,
+    max_body: u64,
+    check: Option<&ResponseCheck>,
+) -> Result<Reply, Failure> {
+    let (parts, body) = response.into_parts();
+    let status = parts.status.as_u16();
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max_body) {
+        // Not a byte of the body is read; the lane replaces the connection.
+        return Err(Failure {
+            kind: ErrorKind::BodyTooLarge,
+            status: Some(status),
+            headers: Some(parts.headers),
+            body: None,
+        });
+    }
+    let validate = parts.status.is_success() && check.is_some();
+    let keep = if validate {
+        usize::MAX
+    } else if parts.status.is_success() {
+        0
+    } else {
+        ERROR_BODY_PREFIX
+    };
+    // A V2 JSON reply is one object; the binary extension announces its JSON header length.
+    let check_json = parts.status.is_success()
+        && !parts
             .headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > self.shared.max_body) {
-            // Not a byte of the body is read; the lane replaces the connection.
+            .contains_key("inference-header-content-length");
+    let read = read_body(body, max_body, keep)
+        .await
+        .map_err(|kind| Failure {
+            kind,
+            status: Some(status),
+            headers: Some(parts.headers.clone()),
+            body: None,
+        })?;
+    let kind = match status {
+        200..=299 if check_json && !read.edges.is_json_object() => Some(ErrorKind::InvalidResponse),
+        200..=299 => None,
+        400..=499 => Some(ErrorKind::Http4xx),
+        500..=599 => Some(ErrorKind::Http5xx),
+        _ => Some(ErrorKind::InvalidResponse),
+    };
+    if let (true, None, Some(check)) = (validate, kind, check) {
+        let body = read.prefix.as_deref().unwrap_or_default();
+        if let Err(message) = check_json_response(check, body) {
             return Err(Failure {
-                kind: ErrorKind::BodyTooLarge,
+                kind: ErrorKind::InvalidOutput,
                 status: Some(status),
                 headers: Some(parts.headers),
-                body: None,
+                body: Some(Bytes::from(message)),
             });
         }
-        let validate = parts.status.is_success()
-            && self
-                .shared
-                .check
-                .as_deref()
-                .is_some_and(|check| check.applies_to(sequence));
-        let keep = if validate {
-            usize::MAX
-        } else if parts.status.is_success() {
-            0
-        } else {
-            ERROR_BODY_PREFIX
-        };
-        // A V2 JSON reply is one object; the binary extension announces its JSON header length.
-        let check_json = parts.status.is_success()
-            && !parts
-                .headers
-                .contains_key("inference-header-content-length");
-        let read = read_body(body, self.shared.max_body, keep)
-            .await
-            .map_err(|kind| Failure {
-                kind,
-                status: Some(status),
-                headers: Some(parts.headers.clone()),
-                body: None,
-            })?;
-        let kind = match status {
-            200..=299 if check_json && !read.edges.is_json_object() => {
-                Some(ErrorKind::InvalidResponse)
-            }
-            200..=299 => None,
-            400..=499 => Some(ErrorKind::Http4xx),
-            500..=599 => Some(ErrorKind::Http5xx),
-            _ => Some(ErrorKind::InvalidResponse),
-        };
-        if validate && kind.is_none() {
-            let check = self
-                .shared
-                .check
-                .as_deref()
-                .expect("validate implies a check");
-            let body = read.prefix.as_deref().unwrap_or_default();
-            if let Err(message) = check_json_response(check, body) {
-                return Err(Failure {
-                    kind: ErrorKind::InvalidOutput,
-                    status: Some(status),
-                    headers: Some(parts.headers),
-                    body: Some(Bytes::from(message)),
-                });
-            }
-        }
-        match kind {
-            None => Ok(Reply {
-                status,
-                headers: parts.headers,
-                error_body: None,
-            }),
-            Some(kind) => Err(Failure {
-                kind,
-                status: Some(status),
-                headers: Some(parts.headers),
-                body: read.prefix,
-            }),
-        }
+    }
+    match kind {
+        None => Ok(Reply {
+            status,
+            headers: parts.headers,
+            error_body: None,
+        }),
+        Some(kind) => Err(Failure {
+            kind,
+            status: Some(status),
+            headers: Some(parts.headers),
+            body: read.prefix,
+        }),
     }
 }
 
@@ -240,7 +234,7 @@ impl Lane for Http1Lane {
         if self.sender.is_none() {
             match self.connect().await {
                 Ok(took) => connect = Some(took),
-                Err(kind) => {
+                Err(failure) => {
                     let now = Instant::now();
                     return Exchange {
                         intended: job.intended,
@@ -248,7 +242,7 @@ impl Lane for Http1Lane {
                         finished: now,
                         measured: job.measured,
                         connect: None,
-                        result: Err(Failure::new(kind)),
+                        result: Err(failure),
                     };
                 }
             }
@@ -259,6 +253,7 @@ impl Lane for Http1Lane {
                 Ok(result) => result,
                 Err(_) => Err(Failure::new(ErrorKind::Timeout)),
             };
+        let result = result.map_err(|failure| reclassify(failure, self.tls_error.as_ref()));
         if let Err(failure) = &result {
             if failure.kind.closes_connection() {
                 self.sender = None;
@@ -358,6 +353,12 @@ async fn read_body(mut body: Incoming, max: u64, keep: usize) -> Result<BodyRead
         prefix: prefix.map(BytesMut::freeze),
         edges,
     })
+}
+
+/// Maps a hyper error to a failure: TLS errors (such as an alert sent after the handshake)
+/// are `tls` failures with their reason, the rest a failure of [`hyper_error_kind`].
+pub fn hyper_failure(error: &hyper::Error) -> Failure {
+    tls_failure(error).unwrap_or_else(|| Failure::new(hyper_error_kind(error)))
 }
 
 /// Maps a hyper error to its kind: parse errors are invalid responses, everything that ends the

@@ -2,12 +2,15 @@
 //!
 //! A transport hands out lanes. A lane sends one request at a time and owns (or shares) a
 //! connection; the engine runs one task per lane, so the number of lanes bounds the requests
-//! being written or awaited at once. HTTP/1.1 has one lane per connection; gRPC lanes share
-//! HTTP/2 connections, one stream each.
+//! being written or awaited at once. HTTP/1.1 has one lane per connection; HTTP/2 lanes (REST
+//! and gRPC) share connections, one stream each. Every transport connects through
+//! [`connect::Connector`], which adds TLS for `https://` targets.
 
 pub mod connect;
 pub mod grpc;
 pub mod http1;
+pub mod http2;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,7 +18,8 @@ use std::time::Instant;
 
 use http::Uri;
 
-use crate::stats::{ErrorKind, Exchange};
+use crate::scenario::Transport as TransportKind;
+use crate::stats::{ErrorKind, Exchange, Failure};
 
 /// One request to send.
 #[derive(Debug, Clone, Copy)]
@@ -73,4 +77,19 @@ pub fn connect_error_kind(error: &std::io::Error) -> ErrorKind {
         }
         _ => ErrorKind::ConnectFailed,
     }
+}
+
+/// Opens one TLS connection offering `h2` and `http/1.1` by ALPN and returns the REST
+/// transport of the server's choice: HTTP/2 for `h2`, else HTTP/1.1 (a server that chooses
+/// no protocol speaks HTTP/1.1).
+pub async fn negotiate_http(connector: &connect::Connector) -> Result<TransportKind, Failure> {
+    let io = connector
+        .connect(&[connect::ALPN_H2, connect::ALPN_HTTP1])
+        .await?;
+    let chosen = match io.inner().alpn() {
+        Some(connect::ALPN_H2) => TransportKind::Http2,
+        _ => TransportKind::Http1,
+    };
+    tracing::debug!(?chosen, "HTTP version chosen by ALPN");
+    Ok(chosen)
 }

@@ -38,7 +38,8 @@ impl Drop for Server {
     }
 }
 
-/// Starts `inferload serve --addr 127.0.0.1:0 ARGS` and waits for its address line.
+/// Starts `inferload serve --addr 127.0.0.1:0 ARGS` and waits for its address line (an
+/// `https://` URL when ARGS ask for TLS).
 pub fn serve(args: &[&str]) -> Server {
     let mut child = Command::new(bin())
         .args(["serve", "--addr", "127.0.0.1:0"])
@@ -56,7 +57,7 @@ pub fn serve(args: &[&str]) -> Server {
         .trim()
         .rsplit(' ')
         .next()
-        .filter(|u| u.starts_with("http://"))
+        .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
         .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
         .to_string();
     Server { child, url }
