@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the per-request work inside inferload: releasing a request from the
 //! schedule, building the HTTP/1.1 request, reading the route label from response headers,
-//! recording a finished exchange, and one whole keep-alive round trip over loopback.
+//! recording a finished exchange, and one whole keep-alive round trip over loopback per HTTP/1.1
+//! lane.
 //!
 //! `cargo bench --bench hot_paths` measures; `cargo test --release --benches` runs each
 //! benchmark once as a smoke test. The comparison against other load generators lives in
@@ -24,6 +25,7 @@ use inferload::stats::routes::route_label;
 use inferload::stats::{Exchange, HopSpec, Origin, Recorder, Reply};
 use inferload::transport::connect::Connector;
 use inferload::transport::http1::Http1Transport;
+use inferload::transport::http1_raw::RawHttp1Transport;
 use inferload::transport::{Job, Lane, Transport};
 
 /// Response head of the canned server; a 400-byte JSON body follows, about the size NGINX sends
@@ -250,33 +252,54 @@ fn complete_request(bytes: &[u8]) -> Option<usize> {
 
 /// One request and response on a kept-alive loopback connection through an HTTP/1.1 lane, on a
 /// current-thread runtime: the client side of what the closed-loop peer comparison measures.
+/// `http1_loopback` is the hyper lane (used over TLS), `http1_raw_loopback` the lane `run` uses
+/// for `http://` targets.
 fn round_trip(c: &mut Criterion) {
     let addr = canned_server();
     let plan = plan(&format!("http://{addr}"));
     let connector = Connector::new(addr, Duration::from_secs(1));
-    let transport = Arc::new(Http1Transport::new(&plan, connector).expect("the transport accepts"));
+    let prepared = Http1Transport::new(&plan, connector).expect("the transport accepts the plan");
+    let raw = Arc::new(RawHttp1Transport::new(&plan, &prepared, addr));
+    let hyper = Arc::new(prepared);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let mut lane = transport.lane(0);
+    // The raw lane arms its timeout timer when it is created, which needs the runtime.
+    let _entered = runtime.enter();
     let recorder = Recorder::new(1, route_header());
     let mut sequence = 0u64;
+    let mut hyper_lane = hyper.lane(0);
     c.bench_function("round_trip/http1_loopback", |b| {
         b.iter(|| {
-            let job = Job {
-                intended: Instant::now(),
-                sequence,
-                measured: true,
-            };
-            sequence += 1;
-            let exchange = runtime.block_on(lane.send(&job));
-            if let Err(failure) = &exchange.result {
-                panic!("round trip to the canned server failed: {:?}", failure.kind);
-            }
+            let exchange = runtime.block_on(hyper_lane.send(&next_job(&mut sequence)));
+            check_round_trip(&exchange);
             recorder.record(0, &exchange);
         })
     });
+    let mut raw_lane = raw.lane(0);
+    c.bench_function("round_trip/http1_raw_loopback", |b| {
+        b.iter(|| {
+            let exchange = runtime.block_on(raw_lane.send(&next_job(&mut sequence)));
+            check_round_trip(&exchange);
+            recorder.record(0, &exchange);
+        })
+    });
+}
+
+fn next_job(sequence: &mut u64) -> Job {
+    *sequence += 1;
+    Job {
+        intended: Instant::now(),
+        sequence: *sequence,
+        measured: true,
+    }
+}
+
+fn check_round_trip(exchange: &Exchange) {
+    if let Err(failure) = &exchange.result {
+        panic!("round trip to the canned server failed: {:?}", failure.kind);
+    }
 }
 
 criterion_group!(

@@ -13,6 +13,7 @@ use crate::report::{self, console, Summary};
 use crate::scenario::{RunPlan, Scenario, Transport};
 use crate::transport::connect::Connector;
 use crate::transport::grpc::{self, GrpcTransport};
+use crate::transport::http1_raw::RawHttp1Transport;
 use crate::transport::{self, http1::Http1Transport, http2::Http2Transport};
 
 /// Reads the scenario and applies the flags: every usage error surfaces here, before any work.
@@ -150,6 +151,13 @@ pub async fn execute_with(
     let model_scrape = ModelScrape::start(&plan).await;
     let lanes = engine::lane_count(&plan);
     let outcome = match plan.target.transport {
+        // Plain-text HTTP/1.1 uses the lanes that own their socket; over TLS, hyper's lanes.
+        Transport::Http1 if !connector.is_tls() => {
+            let addr = connector.addr;
+            let prepared = Http1Transport::new(&plan, connector).map_err(CommandError::Usage)?;
+            let transport = std::sync::Arc::new(RawHttp1Transport::new(&plan, &prepared, addr));
+            engine::run(&plan, transport, lanes, &mut sinks, stop).await
+        }
         Transport::Http1 => {
             let transport = std::sync::Arc::new(
                 Http1Transport::new(&plan, connector).map_err(CommandError::Usage)?,

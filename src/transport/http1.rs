@@ -307,7 +307,7 @@ struct BodyRead {
 }
 
 /// Checks the outputs of a V2 JSON response body against the expected ones.
-fn check_json_response(check: &ResponseCheck, body: &[u8]) -> Result<(), String> {
+pub(crate) fn check_json_response(check: &ResponseCheck, body: &[u8]) -> Result<(), String> {
     #[derive(serde::Deserialize)]
     struct Response {
         outputs: Vec<Output>,

@@ -9,6 +9,7 @@
 pub mod connect;
 pub mod grpc;
 pub mod http1;
+pub mod http1_raw;
 pub mod http2;
 pub mod tls;
 
