@@ -278,6 +278,7 @@ struct Pacer {
 impl Pacer {
     fn run(mut self, sender: flume::Sender<Job>) {
         crate::timer::lower_timer_slack();
+        crate::timer::request_short_slice();
         let mut sequence = 0u64;
         let mut last_wake = self.start - MIN_WAKE_GAP;
         while let Some(offset) = self.schedule.next_offset() {
