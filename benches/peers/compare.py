@@ -12,8 +12,12 @@ Sections:
           inferload --concurrency N --connections N.
   open    fixed arrival rates (1,000 and 20,000 req/s) against the same NGINX: oha -q, hey -q
           (its rate is per worker, so the total is split over the workers), inferload --rate.
-  h2      h2c against NGINX: h2load and inferload with the same connections and streams, when
-          this inferload build has an HTTP/2 transport.
+  h2      HTTP/2 with the same connections and streams for h2load and inferload: REST over h2c
+          against NGINX (when this inferload build has an HTTP/2 REST transport), and gRPC
+          ModelInfer against `inferload serve --grpc-addr` (pinned to CPU 0), which h2load drives
+          with the pre-encoded message inferload's gRPC lane sends. NGINX cannot be the gRPC
+          target: without a gRPC upstream it sends no grpc-status trailer, which a gRPC client
+          counts as a failed call.
   soak    inferload at 20,000 req/s for five minutes, RSS sampled every second.
   chain   the testbed (NGINX -> Envoy -> MLServer): inferload, perf_analyzer and Artillery at
           the same arrival rates.
@@ -27,6 +31,7 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -165,6 +170,82 @@ class Nginx:
             self.process.wait()
 
 
+def pb_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def pb_field(number: int, data: bytes) -> bytes:
+    """Encode a length-delimited protobuf field (wire type 2)."""
+    return pb_varint(number << 3 | 2) + pb_varint(len(data)) + data
+
+
+def grpc_request_frame() -> bytes:
+    """Encode REQUEST_BODY as a KServe V2 `ModelInferRequest` in one gRPC message frame, the
+    message inferload's gRPC lane sends for the same payload, for h2load to send as is."""
+    request = json.loads(REQUEST_BODY)
+    message = pb_field(1, b"bench") + pb_field(3, request["id"].encode())
+    for tensor in request["inputs"]:
+        contents = pb_field(6, struct.pack(f"<{len(tensor['data'])}f", *tensor["data"]))
+        message += pb_field(
+            5,
+            pb_field(1, tensor["name"].encode())
+            + pb_field(2, tensor["datatype"].encode())
+            + pb_field(3, b"".join(pb_varint(d) for d in tensor["shape"]))
+            + pb_field(5, contents),
+        )
+    return b"\x00" + struct.pack(">I", len(message)) + message
+
+
+GRPC_INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
+
+
+class GrpcServe:
+    """`inferload serve` with its gRPC listener, pinned to one CPU: the gRPC target."""
+
+    def __init__(self, inferload: str, tmp: Path, cpu: int):
+        self.port = free_port()
+        self.grpc_port = free_port()
+        self.log = open(tmp / "grpc-serve.log", "wb")
+        self.process = subprocess.Popen(
+            ["taskset", "-c", str(cpu), inferload, "serve", "--addr", f"127.0.0.1:{self.port}",
+             "--grpc-addr", f"127.0.0.1:{self.grpc_port}"],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"inferload serve exited at start; see {tmp / 'grpc-serve.log'}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.grpc_port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise SystemExit(f"inferload serve did not listen on 127.0.0.1:{self.grpc_port} within 10 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.grpc_port}"
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
 class Measured:
     """One generator run: exit status, output, and the process's own CPU and peak RSS."""
 
@@ -260,6 +341,8 @@ class Tools:
         self.oha = args.oha
         self.body = tmp / "request.json"
         self.body.write_text(REQUEST_BODY)
+        self.grpc_body = tmp / "request.grpc"
+        self.grpc_body.write_bytes(grpc_request_frame())
         self.wrk_script = tmp / "post.lua"
         self.wrk_script.write_text(
             'wrk.method = "POST"\n'
@@ -396,14 +479,17 @@ class Tools:
         }
 
     # -- h2load --------------------------------------------------------------------------------
-    def h2load_cmd(self, url, duration, connections, streams, h1=False):
+    def h2load_cmd(self, url, duration, connections, streams, h1=False, grpc=False):
+        body, content_type = (self.grpc_body, "application/grpc") if grpc else (self.body, "application/json")
         command = [
             "h2load", "-t", "1", "-c", str(connections), "-m", str(streams), "-D", str(duration),
-            "-d", str(self.body), "-H", "content-type: application/json",
+            "-d", str(body), "-H", f"content-type: {content_type}",
         ]
+        if grpc:
+            command += ["-H", "te: trailers"]
         if h1:
             command.append("--h1")
-        return command + [url + REQUEST_PATH]
+        return command + [url + (GRPC_INFER_PATH if grpc else REQUEST_PATH)]
 
     @staticmethod
     def h2load_result(text, duration):
@@ -527,12 +613,16 @@ class Bench:
                         (self.out / "results.json").write_text(json.dumps(self.rows, indent=1))
 
     def h2(self):
+        self.grpc()
         a = self.args
         url = f"http://127.0.0.1:{self.nginx.h2_port}"
         c, m, d = a.h2_connections, a.h2_streams, a.duration
-        case = f"c{c}m{m}"
+        case = f"h2c-c{c}m{m}"
         scenario = self.tmp / "bench-h2.toml"
-        scenario.write_text(self.tools.scenario.read_text().replace("[target]\n", '[target]\ntransport = "http2"\n', 1))
+        scenario.write_text(
+            self.tools.scenario.read_text().replace("[target]\n", '[target]\ntransport = "http2"\n', 1)
+            + f"\n[target.http2]\nstreams_per_connection = {m}\n"
+        )
         supported = True
         for rep in range(a.reps):
             self.run_one("h2", "h2load", case, rep, self.tools.h2load_cmd(url, d, c, m), Tools.h2load_result, d)
@@ -549,6 +639,29 @@ class Bench:
                     note = f"this inferload build rejects transport = \"http2\": {reason}"
                     print(f"  h2: inferload skipped: {note}")
                     self.rows.append({"section": "h2", "tool": "inferload", "case": case, "skipped": note})
+
+    def grpc(self):
+        """gRPC ModelInfer against `inferload serve`: h2load sends the pre-encoded message,
+        inferload its gRPC lanes, with the same connections and streams."""
+        a = self.args
+        c, m, d = a.h2_connections, a.h2_streams, a.duration
+        case = f"grpc-c{c}m{m}"
+        serve = GrpcServe(self.tools.inferload, self.tmp, cpu=0)
+        try:
+            scenario = self.tmp / "bench-grpc.toml"
+            scenario.write_text(
+                self.tools.scenario.read_text().replace("[target]\n", '[target]\ntransport = "grpc"\n', 1)
+                .replace("[payload]\n", f"[target.grpc]\nstreams_per_connection = {m}\n\n[payload]\n", 1)
+            )
+            for rep in range(a.reps):
+                command = self.tools.h2load_cmd(serve.url, d, c, m, grpc=True)
+                self.run_one("h2", "h2load", case, rep, command, Tools.h2load_result, d)
+                command, out_dir = self.tools.inferload_cmd(
+                    serve.url, d, ["--concurrency", str(c * m), "--connections", str(c)], scenario=scenario
+                )
+                self.run_one("h2", "inferload", case, rep, command, None, d, out_dir)
+        finally:
+            serve.stop()
 
     def soak(self):
         a = self.args
@@ -700,7 +813,7 @@ def tables(rows, meta) -> str:
     h2 = group(rows, "h2")
     if h2:
         lines += [
-            "### HTTP/2 cleartext (medians)",
+            "### HTTP/2 cleartext: REST over h2c and gRPC (medians)",
             "",
             "| case | tool | req/s | CPU us/req | peak RSS MiB | errors | reps |",
             "|---|---|---:|---:|---:|---:|---:|",
@@ -714,6 +827,11 @@ def tables(rows, meta) -> str:
         for row in rows:
             if row.get("section") == "h2" and "skipped" in row:
                 lines.append(f"\n{row['tool']}: skipped: {row['skipped']}")
+        for case in sorted({c for c, _ in h2}):
+            h2load, mine = h2.get((case, "h2load")), h2.get((case, "inferload"))
+            if h2load and mine and med(mine, "cpu_us_per_req") and med(h2load, "cpu_us_per_req"):
+                limit = "<= 1.30" if case.startswith("grpc") else "<= 1.00"
+                ratios.append((f"{case}: CPU per request inferload / h2load", med(mine, "cpu_us_per_req") / med(h2load, "cpu_us_per_req"), limit))
         lines.append("")
 
     soak = [r for r in rows if r.get("section") == "soak"]
