@@ -116,7 +116,7 @@ fn str_at<'a>(summary: &'a serde_json::Value, pointer: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{pointer} missing in {summary}"))
 }
 
-/// The route labels of a summary with their counts.
+/// Returns the route labels of a summary with their counts.
 fn routes(summary: &serde_json::Value) -> Vec<(String, u64)> {
     let mut routes: Vec<_> = summary["routes"]
         .as_object()
@@ -128,7 +128,7 @@ fn routes(summary: &serde_json::Value) -> Vec<(String, u64)> {
     routes
 }
 
-/// The error kinds of a summary with their counts.
+/// Returns the error kinds of a summary with their counts.
 fn error_kinds(summary: &serde_json::Value) -> Vec<(String, u64)> {
     let mut kinds: Vec<_> = summary["errors"]["by_kind"]
         .as_object()
@@ -140,7 +140,7 @@ fn error_kinds(summary: &serde_json::Value) -> Vec<(String, u64)> {
     kinds
 }
 
-/// The text of every kept error body.
+/// Returns the text of every kept error body.
 fn error_bodies(summary: &serde_json::Value) -> String {
     summary["errors"]["top_bodies"]
         .as_array()

@@ -37,7 +37,7 @@ pub enum PreflightError {
 }
 
 impl PreflightError {
-    /// The error for a connect that failed with `failure`.
+    /// Builds the error for a connect that failed with `failure`.
     pub fn connect(addr: SocketAddr, failure: Failure) -> PreflightError {
         let reason = match &failure.body {
             Some(body) => String::from_utf8_lossy(body).into_owned(),

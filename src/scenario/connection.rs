@@ -1,4 +1,4 @@
-//! How the run connects: the HTTP version of REST requests (`[target.http2]`, `--http-version`)
+//! Connection settings of a run: the HTTP version of REST requests (`[target.http2]`, `--http-version`)
 //! and TLS (`[target.tls]`, `--ca-cert`, `--client-cert`, `--client-key`, `--insecure`).
 //!
 //! An `https://` URL always uses TLS with verified certificates. For REST over `https://`

@@ -26,7 +26,7 @@ pub struct ServeTlsArgs {
     pub client_ca: Option<PathBuf>,
 }
 
-/// Why the server's TLS configuration could not be built.
+/// Errors of building the server's TLS configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeTlsError {
     #[error(transparent)]

@@ -56,7 +56,7 @@ impl Connector {
         }
     }
 
-    /// A connector for `target`: TLS with the plan's configuration when it has one.
+    /// Builds a connector for `target`, with TLS when the plan has a TLS configuration.
     pub fn for_target(target: &TargetPlan, addr: SocketAddr) -> Result<Connector, String> {
         let mut connector = Connector::new(addr, target.connect_timeout);
         let Some(tls) = &target.tls else {
@@ -117,7 +117,8 @@ impl Connector {
     }
 }
 
-/// The TLS server name of `target`: the Host override without its port, else the URL host.
+/// Returns the TLS server name of `target`: the Host override without its port, else the
+/// URL host.
 pub fn tls_server_name(target: &TargetPlan) -> String {
     let authority = match (&target.host, &target.base) {
         (Some(host), _) => host.clone(),
@@ -138,7 +139,7 @@ fn host_without_port(authority: &str) -> &str {
     }
 }
 
-/// A `tls` failure for an error caused by TLS, with the rustls reason as its body.
+/// Builds a `tls` failure for an error caused by TLS, with the rustls reason as its body.
 pub fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<Failure> {
     let reason = super::tls::find_tls_error(error)?;
     Some(Failure {
@@ -153,7 +154,7 @@ pub fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<Failure>
 /// whether the server requested a client certificate that the run could not send.
 ///
 /// HTTP/2 keeps only the text of an I/O error, and hyper reports a lost connection to waiting
-/// requests without its cause, so the stream records the TLS error where it reads it and
+/// requests without its cause. So the stream records the TLS error where it reads it, and
 /// lanes consult this state when a request fails (see [`reclassify`]).
 #[derive(Debug, Default)]
 pub struct TlsState {
@@ -223,10 +224,10 @@ impl Stream {
     }
 }
 
-/// Turns a reset on a TLS connection into a `tls` failure when the connection saw a TLS error
-/// (such as the `CertificateRequired` alert that a TLS 1.3 server sends after the handshake)
-/// or the server requested a client certificate that the run could not send. Other failures
-/// are returned unchanged.
+/// Turns a reset on a TLS connection into a `tls` failure in two cases. Either the connection
+/// saw a TLS error, such as the `CertificateRequired` alert that a TLS 1.3 server sends after
+/// the handshake, or the server requested a client certificate that the run could not send.
+/// Other failures are returned unchanged.
 ///
 /// NOTE: a server that rejects a client certificate it received may close the connection
 /// before its alert is read; such a reset stays a `reset`.

@@ -27,13 +27,13 @@ pub struct TlsOptions {
 }
 
 impl TlsOptions {
-    /// Whether any option is set.
+    /// Returns whether any option is set.
     pub fn is_set(&self) -> bool {
         *self != TlsOptions::default()
     }
 }
 
-/// Why a TLS client configuration could not be built from its files.
+/// Errors of building a TLS client configuration from its files.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {source}; check the path and its permissions")]
@@ -63,7 +63,7 @@ pub enum TlsError {
     KeyMismatch { path: PathBuf, message: String },
 }
 
-/// A verified rustls client configuration, without ALPN protocols.
+/// Builds a verified rustls client configuration, without ALPN protocols.
 pub fn client_config(options: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
