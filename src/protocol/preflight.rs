@@ -16,7 +16,9 @@ use super::grpc_api::{ModelMetadataRequest, ModelReadyRequest, ServerReadyReques
 use super::metadata::ModelMetadata;
 use crate::scenario::{TargetPlan, Transport};
 use crate::stats::{ErrorKind, Failure};
-use crate::transport::connect::{reclassify, tls_failure, Connector, ALPN_H2, ALPN_HTTP1};
+use crate::transport::connect::{
+    reclassify, tls_failure, Connector, TlsErrorCell, ALPN_H2, ALPN_HTTP1,
+};
 
 /// Why the target is not ready. Unreachable targets are a different failure (exit 1) from a
 /// target that answers "not ready" (also exit 1, but the message names the endpoint).
@@ -169,14 +171,17 @@ pub async fn check_grpc(
     connector: &Connector,
     origin: &http::Uri,
 ) -> Result<(), PreflightError> {
-    let mut client = grpc_client(target, connector, origin).await?;
+    let (mut client, tls_error) = grpc_client(target, connector, origin).await?;
+    let tls_failed = |error| explain_tls(error, connector.addr, tls_error.as_ref());
     let timeout = target.timeout.max(Duration::from_secs(1));
     let server = tokio::time::timeout(
         timeout,
         client.server_ready(grpc_request(target, ServerReadyRequest {})),
     )
     .await;
-    let ready = grpc_answer("ServerReady", server)?.ready;
+    let ready = grpc_answer("ServerReady", server)
+        .map_err(tls_failed)?
+        .ready;
     if !ready {
         return Err(PreflightError::NotReady {
             path: "gRPC ServerReady".into(),
@@ -196,7 +201,7 @@ pub async fn check_grpc(
     )
     .await;
     let method = format!("ModelReady {}", target.model);
-    if !grpc_answer(&method, model)?.ready {
+    if !grpc_answer(&method, model).map_err(tls_failed)?.ready {
         return Err(PreflightError::NotReady {
             path: format!("gRPC ModelReady {}", target.model),
             status: 200,
@@ -232,7 +237,8 @@ pub async fn metadata_grpc(
     connector: &Connector,
     origin: &http::Uri,
 ) -> Result<ModelMetadata, PreflightError> {
-    let mut client = grpc_client(target, connector, origin).await?;
+    let (mut client, tls_error) = grpc_client(target, connector, origin).await?;
+    let tls_failed = |error| explain_tls(error, connector.addr, tls_error.as_ref());
     let answer = tokio::time::timeout(
         target.timeout.max(Duration::from_secs(1)),
         client.model_metadata(grpc_request(
@@ -244,27 +250,43 @@ pub async fn metadata_grpc(
         )),
     )
     .await;
-    Ok(ModelMetadata::from_grpc(grpc_answer(
-        "ModelMetadata",
-        answer,
-    )?))
+    Ok(ModelMetadata::from_grpc(
+        grpc_answer("ModelMetadata", answer).map_err(tls_failed)?,
+    ))
 }
 
 type GrpcClient = GrpcInferenceServiceClient<crate::transport::grpc::H2Service>;
+
+/// Replaces a failed gRPC call's error with the TLS error the connection read (such as an
+/// alert sent after the handshake), because the call's status does not show it.
+fn explain_tls(
+    error: PreflightError,
+    addr: SocketAddr,
+    tls_error: Option<&TlsErrorCell>,
+) -> PreflightError {
+    match tls_error.and_then(|state| state.error()) {
+        Some(reason) => PreflightError::Tls {
+            addr,
+            reason: reason.strip_prefix("TLS: ").unwrap_or(reason).to_string(),
+        },
+        None => error,
+    }
+}
 
 async fn grpc_client(
     target: &TargetPlan,
     connector: &Connector,
     origin: &http::Uri,
-) -> Result<GrpcClient, PreflightError> {
-    let (sender, _) = crate::transport::grpc::open(connector)
+) -> Result<(GrpcClient, Option<TlsErrorCell>), PreflightError> {
+    let (sender, tls_error) = crate::transport::grpc::open(connector)
         .await
         .map_err(|failure| PreflightError::connect(connector.addr, failure))?;
-    Ok(GrpcInferenceServiceClient::with_origin(
+    let client = GrpcInferenceServiceClient::with_origin(
         crate::transport::grpc::H2Service(sender),
         origin.clone(),
     )
-    .max_decoding_message_size(target.grpc.max_receive_message_size as usize))
+    .max_decoding_message_size(target.grpc.max_receive_message_size as usize);
+    Ok((client, tls_error))
 }
 
 fn grpc_request<T>(target: &TargetPlan, message: T) -> tonic::Request<T> {

@@ -162,6 +162,13 @@ pub struct TlsState {
     client_cert_missing: AtomicBool,
 }
 
+impl TlsState {
+    /// Returns the first TLS error the connection read or wrote, as a failure reason.
+    pub fn error(&self) -> Option<&str> {
+        self.error.get().map(String::as_str)
+    }
+}
+
 /// A connection's [`TlsState`], shared by its stream and the lanes that use it.
 pub type TlsErrorCell = Arc<TlsState>;
 
@@ -230,7 +237,8 @@ impl Stream {
 /// Other failures are returned unchanged.
 ///
 /// NOTE: a server that rejects a client certificate it received may close the connection
-/// before its alert is read; such a reset stays a `reset`.
+/// before its alert is read, and such a reset stays a `reset`. A reset from a server that only
+/// asked for an optional client certificate is counted as `tls` when none was configured.
 pub fn reclassify(failure: Failure, cell: Option<&TlsErrorCell>) -> Failure {
     let Some(state) = cell.filter(|_| failure.kind == ErrorKind::Reset) else {
         return failure;
