@@ -179,6 +179,7 @@ fn record(c: &mut Criterion) {
                     finished: now + Duration::from_micros(200 + step),
                     measured: true,
                     connect: None,
+                    reconnect: false,
                     result: Ok(Reply {
                         status: 200,
                         headers: headers.clone(),

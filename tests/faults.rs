@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
 use serde_json::Value;
 
@@ -25,62 +23,6 @@ fn number(summary: &Value, pointer: &str) -> f64 {
         .pointer(pointer)
         .and_then(Value::as_f64)
         .unwrap_or_else(|| panic!("summary has no number at {pointer}: {summary}"))
-}
-
-/// Checks that every measured request is counted once and every error under one kind.
-fn assert_accounted(summary: &Value) {
-    let sent = count(summary, "/requests/sent");
-    let ok = count(summary, "/requests/ok");
-    let errors = count(summary, "/requests/errors");
-    let in_flight = count(summary, "/requests/in_flight_at_end");
-    assert_eq!(
-        sent,
-        ok + errors + in_flight,
-        "sent = ok + errors + in flight: {summary}"
-    );
-    let by_kind: u64 = summary["errors"]["by_kind"]
-        .as_object()
-        .expect("errors.by_kind is an object")
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum();
-    assert_eq!(errors, by_kind, "errors = sum of errors.by_kind: {summary}");
-}
-
-/// Checks that every file of a run folder is complete: JSON parses, CSV rows have the
-/// header's width, nothing is empty and no temporary file is left.
-fn assert_run_files_valid(dir: &Path) {
-    let mut seen = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            continue;
-        }
-        seen += 1;
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let bytes = std::fs::read(&path).unwrap();
-        assert!(!bytes.is_empty(), "{name} is empty");
-        assert!(
-            !name.ends_with(".tmp") && !name.starts_with('.'),
-            "temporary file {name} left"
-        );
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("json") => {
-                serde_json::from_slice::<Value>(&bytes)
-                    .unwrap_or_else(|e| panic!("{name} is not valid JSON: {e}"));
-            }
-            Some("csv") => {
-                let mut reader = csv::Reader::from_reader(bytes.as_slice());
-                let width = reader.headers().unwrap().len();
-                for (row, record) in reader.records().enumerate() {
-                    let record = record.unwrap_or_else(|e| panic!("{name} row {row}: {e}"));
-                    assert_eq!(record.len(), width, "{name} row {row} has another width");
-                }
-            }
-            _ => {}
-        }
-    }
-    assert!(seen >= 1, "no result files in {}", dir.display());
 }
 
 /// Runs the basic scenario, with `target_extra` added to `[target]`, against

@@ -36,6 +36,10 @@ pub struct Summary {
     /// Time to open each new connection.
     pub connect_ms: Option<Percentiles>,
     pub connections_opened: u64,
+    /// Connections opened in place of one that the target closed (GOAWAY, `Connection:
+    /// close`) or that failed; included in `connections_opened`.
+    #[serde(default)]
+    pub reconnects: u64,
     pub routes: BTreeMap<String, RouteSummary>,
     /// The routes grouped by model: each label without its `_<version>` suffix.
     pub routes_by_model: BTreeMap<String, super::breakdown::ModelRouteSummary>,
@@ -103,6 +107,10 @@ pub struct RequestCounts {
 pub struct ErrorSummary {
     pub by_kind: BTreeMap<String, u64>,
     pub status_codes: BTreeMap<String, u64>,
+    /// Failed gRPC calls by the status the server or a proxy returned, keyed by the status
+    /// name (`UNAVAILABLE`, `RESOURCE_EXHAUSTED`, ...).
+    #[serde(default)]
+    pub grpc_status_codes: BTreeMap<String, u64>,
     /// Errors with a response, by the part of the chain that produced them (`ingress`,
     /// `mesh`, `model`, `unknown`) and kind.
     pub by_origin: BTreeMap<String, BTreeMap<String, u64>>,
@@ -261,6 +269,11 @@ impl Summary {
                     .iter()
                     .map(|(k, v)| (k.to_string(), *v))
                     .collect(),
+                grpc_status_codes: counts
+                    .grpc_status_codes
+                    .iter()
+                    .map(|(code, count)| (grpc_status_name(*code), *count))
+                    .collect(),
                 by_origin: BTreeMap::new(),
                 top_bodies: counts
                     .error_bodies
@@ -280,6 +293,7 @@ impl Summary {
             },
             connect_ms: counts.connect.as_ref().map(Percentiles::from_micros),
             connections_opened: counts.connects,
+            reconnects: counts.reconnects,
             routes,
             routes_by_model: BTreeMap::new(),
             split_test: None,
@@ -291,6 +305,34 @@ impl Summary {
         super::breakdown::attach(&mut summary, plan, counts, None);
         summary
     }
+}
+
+/// Returns the canonical name of gRPC status `code`, e.g. `UNAVAILABLE`, or its number when
+/// the code is not one the gRPC specification defines.
+fn grpc_status_name(code: i32) -> String {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|index| NAMES.get(index))
+        .map_or_else(|| code.to_string(), |name| name.to_string())
 }
 
 #[cfg(test)]

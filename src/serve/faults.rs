@@ -19,6 +19,13 @@
 //! | `accept-reset:every=N` | every `N`-th accepted connection is reset before a byte is read | `reset` |
 //! | `down:at=N,for=D` | after infer request `N`, closes the listener and every connection for `D`, then listens again | `reset`, then `connect_refused` |
 //! | `crash:at=N` | the `inferload serve` process exits at infer request `N` (not allowed in-process) | `reset`, then `connect_refused` |
+//! | `grpc-error:every=N,code=C` | a trailers-only gRPC error reply with status `C` (default `unavailable`), the route header in its trailers | `grpc_unavailable`, ... by code |
+//! | `goaway:every=N` | HTTP/2 GOAWAY after every `N`-th gRPC response of a connection; calls in flight finish | none, the client opens a new connection |
+//!
+//! gRPC infer calls count in the same sequence as REST infer requests. Of the request faults,
+//! `stall` and `grpc-error` apply to gRPC calls. The others shape HTTP bodies, so they apply to
+//! REST only, and `goaway` applies to gRPC only. The connection faults `accept-reset`, `down`
+//! and `crash` act on both protocols and on every listener.
 //!
 //! When several request faults fire on the same request, the first one listed wins.
 
@@ -73,6 +80,19 @@ pub enum FaultKind {
     },
     /// The process exits at infer request `every`.
     Crash,
+    /// A trailers-only gRPC error reply with this status.
+    GrpcError {
+        code: tonic::Code,
+    },
+    /// GOAWAY after every `every`-th gRPC response of a connection.
+    Goaway,
+}
+
+/// The fault applied to one gRPC infer call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum GrpcFault {
+    Stall(Duration),
+    Status(tonic::Code),
 }
 
 /// What the target does with one infer request.
@@ -89,7 +109,8 @@ pub enum RequestFault {
 }
 
 const NAMES: &str = "reset-mid-response, stall, slow-body, burst-5xx, truncated, non-json, \
-                     oversized, http-413, close-after, accept-reset, down, crash";
+                     oversized, http-413, close-after, accept-reset, down, crash, grpc-error, \
+                     goaway";
 
 impl FromStr for Fault {
     type Err = String;
@@ -123,6 +144,10 @@ impl FromStr for Fault {
                 duration: params.duration("for", None)?,
             },
             "crash" => FaultKind::Crash,
+            "grpc-error" => FaultKind::GrpcError {
+                code: params.grpc_code("code", tonic::Code::Unavailable)?,
+            },
+            "goaway" => FaultKind::Goaway,
             other => {
                 return Err(format!(
                     "invalid fault `{text}`: unknown fault `{other}`; use one of {NAMES}, \
@@ -240,6 +265,19 @@ impl<'a> Params<'a> {
         }
     }
 
+    fn grpc_code(&mut self, key: &str, default: tonic::Code) -> Result<tonic::Code, String> {
+        match self.take(key) {
+            Some(value) => parse_grpc_code(value).ok_or_else(|| {
+                format!(
+                    "invalid fault `{}`: {key} = `{value}` is not a gRPC status; use a name \
+                     such as unavailable or resource-exhausted, or a number from 1 to 16",
+                    self.spec
+                )
+            }),
+            None => Ok(default),
+        }
+    }
+
     fn reject_unused(&self) -> Result<(), String> {
         match self.pairs.first() {
             Some((key, _)) => Err(format!(
@@ -277,6 +315,10 @@ impl fmt::Display for Fault {
                 write!(f, "down:at={every},for={}", HumanDuration(*duration))
             }
             FaultKind::Crash => write!(f, "crash:at={every}"),
+            FaultKind::GrpcError { code } => {
+                write!(f, "grpc-error:every={every},code={}", grpc_code_name(*code))
+            }
+            FaultKind::Goaway => write!(f, "goaway:every={every}"),
         }
     }
 }
@@ -324,6 +366,27 @@ impl FaultPlan {
                 _ => None,
             }
         })
+    }
+
+    /// Returns the fault of gRPC infer call number `count` (from 1), if any.
+    pub fn for_grpc_request(&self, count: u64) -> Option<GrpcFault> {
+        self.faults.iter().find_map(|fault| {
+            if count % fault.every != 0 {
+                return None;
+            }
+            match fault.kind {
+                FaultKind::Stall { duration } => Some(GrpcFault::Stall(duration)),
+                FaultKind::GrpcError { code } => Some(GrpcFault::Status(code)),
+                _ => None,
+            }
+        })
+    }
+
+    /// Returns whether GOAWAY follows gRPC response number `count` (from 1) of a connection.
+    pub fn goaway_after(&self, count: u64) -> bool {
+        self.faults
+            .iter()
+            .any(|f| f.kind == FaultKind::Goaway && count % f.every == 0)
     }
 
     /// Whether response number `count` (from 1) of a connection closes it.
@@ -420,6 +483,46 @@ pub fn respond(fault: RequestFault, reply: String, fd: Option<i32>) -> Response<
         .header(header::CONTENT_TYPE, content_type)
         .body(body)
         .expect("static response parts are valid")
+}
+
+/// gRPC status names as `grpc-error` accepts and prints them, indexed by code.
+const GRPC_CODE_NAMES: [&str; 17] = [
+    "ok",
+    "cancelled",
+    "unknown",
+    "invalid-argument",
+    "deadline-exceeded",
+    "not-found",
+    "already-exists",
+    "permission-denied",
+    "resource-exhausted",
+    "failed-precondition",
+    "aborted",
+    "out-of-range",
+    "unimplemented",
+    "internal",
+    "unavailable",
+    "data-loss",
+    "unauthenticated",
+];
+
+/// Parses a non-OK gRPC status: a name in any case with `-` or `_` between words
+/// (`unavailable`, `RESOURCE_EXHAUSTED`), or its number.
+fn parse_grpc_code(text: &str) -> Option<tonic::Code> {
+    let number = match text.parse::<i32>() {
+        Ok(number) => number,
+        Err(_) => {
+            let name = text.to_ascii_lowercase().replace('_', "-");
+            GRPC_CODE_NAMES.iter().position(|n| *n == name)? as i32
+        }
+    };
+    (1..=16)
+        .contains(&number)
+        .then(|| tonic::Code::from_i32(number))
+}
+
+fn grpc_code_name(code: tonic::Code) -> &'static str {
+    GRPC_CODE_NAMES[code as usize]
 }
 
 const JSON: &str = "application/json";
@@ -615,6 +718,16 @@ mod tests {
             ("crash:at=5", "crash:at=5"),
             ("down:at=100,for=1s", "down:at=100,for=1s"),
             ("truncated", "truncated:every=1"),
+            ("grpc-error:5", "grpc-error:every=5,code=unavailable"),
+            (
+                "grpc-error:every=3,code=RESOURCE_EXHAUSTED",
+                "grpc-error:every=3,code=resource-exhausted",
+            ),
+            (
+                "grpc-error:2,code=4",
+                "grpc-error:every=2,code=deadline-exceeded",
+            ),
+            ("goaway:every=10", "goaway:every=10"),
         ] {
             let fault: Fault = text.parse().unwrap();
             assert_eq!(fault.to_string(), printed, "{text}");
@@ -633,6 +746,10 @@ mod tests {
             ("slow-body:every=2,delay=fast", "delay"),
             ("oversized:size=4 parsecs", "parsecs"),
             ("close-after:1,2", "`2` is not KEY=VALUE"),
+            ("grpc-error:3,code=busy", "`busy` is not a gRPC status"),
+            ("grpc-error:3,code=0", "`0` is not a gRPC status"),
+            ("grpc-error:3,code=17", "`17` is not a gRPC status"),
+            ("goaway:every=0", "every = 0"),
         ] {
             let error = text.parse::<Fault>().unwrap_err();
             assert!(error.contains(text), "{error}");
@@ -673,6 +790,32 @@ mod tests {
         assert!(!plan.resets_connection(9));
         assert_eq!(plan.down_after(10), Some(Duration::from_secs(1)));
         assert_eq!(plan.down_after(20), None);
+    }
+
+    #[test]
+    fn grpc_faults_fire_on_schedule() {
+        let plan = FaultPlan::new(&[
+            "stall:every=4,for=1s".parse().unwrap(),
+            "grpc-error:every=6,code=resource-exhausted"
+                .parse()
+                .unwrap(),
+            "goaway:5".parse().unwrap(),
+            "truncated:every=1".parse().unwrap(),
+        ]);
+        let stall = Some(GrpcFault::Stall(Duration::from_secs(1)));
+        let exhausted = Some(GrpcFault::Status(tonic::Code::ResourceExhausted));
+        assert_eq!(plan.for_grpc_request(4), stall);
+        assert_eq!(plan.for_grpc_request(6), exhausted);
+        // The stall is listed first, so it wins on call 12.
+        assert_eq!(plan.for_grpc_request(12), stall);
+        // `truncated` shapes REST bodies only.
+        assert_eq!(plan.for_grpc_request(7), None);
+        assert!(plan.goaway_after(10));
+        assert!(!plan.goaway_after(11));
+        // gRPC-only faults leave REST requests alone.
+        assert_eq!(plan.for_request(6), Some(RequestFault::Truncated));
+        let grpc_only = FaultPlan::new(&["grpc-error:1".parse().unwrap()]);
+        assert_eq!(grpc_only.for_request(1), None);
     }
 
     #[tokio::test]

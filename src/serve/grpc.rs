@@ -13,6 +13,7 @@ use http::Request;
 use tonic::metadata::MetadataMap;
 use tonic::{Response, Status};
 
+use super::faults::GrpcFault;
 use super::State;
 use crate::protocol::encode;
 use crate::protocol::grpc_api::grpc_inference_service_server::{
@@ -123,14 +124,23 @@ impl GrpcInferenceService for GrpcTarget {
             .map_err(|e| Status::invalid_argument(format!("invalid inference request: {e}")))?;
 
         let verdict = self.state.decide();
-        // NOTE: `--fault` modes apply to REST only; a gRPC fault hook would act on
-        // `verdict.count` here, as the REST handler does.
+        self.state.apply_process_faults(verdict.count);
+        let fault = self.state.faults.for_grpc_request(verdict.count);
+        let mut delay = verdict.delay;
+        if let Some(GrpcFault::Stall(extra)) = fault {
+            delay += extra;
+        }
         // As for REST, a limited target queues the simulated service time in its slots.
-        let deadline = self.state.service_deadline(verdict.delay);
-        if !verdict.delay.is_zero() || self.state.slots.is_some() {
+        let deadline = self.state.service_deadline(delay);
+        if !delay.is_zero() || self.state.slots.is_some() {
             crate::timer::precise_sleep_until(deadline).await;
         }
         let metadata = MetadataMap::from_headers(verdict.headers);
+        if let Some(GrpcFault::Status(code)) = fault {
+            // tonic sends an error returned here as a trailers-only reply, so the route
+            // header travels in the trailers, as with Envoy.
+            return Err(Status::with_metadata(code, "simulated fault", metadata));
+        }
         if verdict.fail {
             return Err(Status::with_metadata(
                 tonic::Code::Internal,
@@ -173,18 +183,106 @@ impl GrpcInferenceService for GrpcTarget {
 /// connection handling.
 #[cfg(test)]
 pub(crate) fn service_for_tests() -> GrpcInferenceServiceServer<GrpcTarget> {
+    service_with_options(super::ServeOptions::default())
+}
+
+/// Builds the gRPC service over a simulation with `options`, giving each route weight 1.
+#[cfg(test)]
+fn service_with_options(options: super::ServeOptions) -> GrpcInferenceServiceServer<GrpcTarget> {
     use rand::SeedableRng;
 
-    let options = super::ServeOptions::default();
-    let (down, _) = tokio::sync::mpsc::unbounded_channel();
+    let (down, _) = tokio::sync::broadcast::channel(1);
+    let mut total = 0.0;
+    let cumulative_weights = options
+        .routes
+        .iter()
+        .flat_map(|routes| &routes.0)
+        .map(|(label, _)| {
+            total += 1.0;
+            (label.clone(), total)
+        })
+        .collect();
     service(Arc::new(State {
         rng: std::sync::Mutex::new(rand::rngs::SmallRng::seed_from_u64(1)),
         slots: None,
-        cumulative_weights: Vec::new(),
+        cumulative_weights,
         infer_count: std::sync::atomic::AtomicU64::new(0),
         faults: super::FaultPlan::new(&options.faults),
         metrics: super::hops::ModelMetrics::default(),
         down,
         options,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+    use prost::Message;
+
+    use super::*;
+
+    /// Sends one ModelInfer call of `[1, 2]` FP32 to `service` and returns the HTTP response.
+    async fn infer(
+        service: &mut GrpcInferenceServiceServer<GrpcTarget>,
+    ) -> http::Response<tonic::body::Body> {
+        let message = ModelInferRequest {
+            model_name: "m".into(),
+            inputs: vec![model_infer_request::InferInputTensor {
+                name: "x".into(),
+                datatype: "FP32".into(),
+                shape: vec![1, 2],
+                contents: Some(InferTensorContents {
+                    fp32_contents: vec![1.0, 2.0],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let encoded = message.encode_to_vec();
+        let mut frame = vec![0u8];
+        frame.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&encoded);
+        let request = http::Request::post(format!(
+            "http://localhost{}",
+            crate::protocol::grpc_api::MODEL_INFER_PATH
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::new(http_body_util::Full::new(
+            Bytes::from(frame),
+        )))
+        .unwrap();
+        tower_service::Service::call(service, request)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn fault_reply_is_trailers_only_with_route() {
+        let options = super::super::ServeOptions {
+            routes: Some("a_1=1".parse().unwrap()),
+            faults: vec!["grpc-error:every=2,code=resource-exhausted"
+                .parse()
+                .unwrap()],
+            ..Default::default()
+        };
+        let mut service = service_with_options(options);
+
+        // Call 1 succeeds: the route is in the initial metadata and a message follows.
+        let response = infer(&mut service).await;
+        assert_eq!(response.headers()["x-seldon-route"], ":a_1:");
+        assert!(response.headers().get("grpc-status").is_none());
+        let collected = response.into_body().collect().await.unwrap();
+        let trailers = collected.trailers().cloned().unwrap_or_default();
+        assert_eq!(trailers["grpc-status"], "0");
+        assert!(!collected.to_bytes().is_empty());
+
+        // Call 2 gets the fault: one header block that ends the stream and carries the status
+        // and the route, as Envoy sends a trailers-only reply.
+        let response = infer(&mut service).await;
+        assert_eq!(response.headers()["grpc-status"], "8");
+        assert_eq!(response.headers()["x-seldon-route"], ":a_1:");
+        assert!(hyper::body::Body::is_end_stream(response.body()));
+    }
 }

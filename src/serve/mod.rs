@@ -111,8 +111,9 @@ pub struct ServeOptions {
     /// A fault to inject (repeatable): reset-mid-response:every=N, stall:every=N,for=D,
     /// slow-body:every=N,chunk=B,delay=D, burst-5xx:every=N,len=L, truncated:every=N,
     /// non-json:every=N, oversized:every=N,size=S, http-413:every=N, close-after:every=N,
-    /// accept-reset:every=N or down:at=N,for=D. N counts infer requests (connections for
-    /// accept-reset, responses of a connection for close-after).
+    /// accept-reset:every=N, down:at=N,for=D, grpc-error:every=N,code=C or goaway:every=N.
+    /// N counts infer requests (connections for accept-reset, responses of a connection for
+    /// close-after and goaway).
     #[arg(long = "fault", value_name = "SPEC")]
     #[serde(default)]
     pub faults: Vec<Fault>,
@@ -205,8 +206,8 @@ impl ServerHandle {
 pub(crate) struct State {
     options: ServeOptions,
     faults: FaultPlan,
-    /// Wakes the accept loop when a `down` fault fires, with the outage length.
-    down: tokio::sync::mpsc::UnboundedSender<Duration>,
+    /// Wakes every accept loop when a `down` fault fires, with the outage length.
+    down: tokio::sync::broadcast::Sender<Duration>,
     cumulative_weights: Vec<(String, f64)>,
     infer_count: AtomicU64,
     rng: Mutex<SmallRng>,
@@ -257,7 +258,7 @@ pub async fn start_with_tls(
                 .collect()
         })
         .unwrap_or_default();
-    let (down, down_requests) = tokio::sync::mpsc::unbounded_channel();
+    let (down, _) = tokio::sync::broadcast::channel(4);
     let state = Arc::new(State {
         rng: Mutex::new(SmallRng::seed_from_u64(options.seed)),
         slots: options.max_concurrency.map(|n| {
@@ -276,22 +277,18 @@ pub async fn start_with_tls(
     if let Some(listener) = grpc_listener {
         let local = listener.local_addr()?;
         grpc_addr = Some(local);
-        // NOTE: a `down` fault closes only the main listener; this one has no outage channel.
-        let (_, never) = tokio::sync::mpsc::unbounded_channel();
+        let outages = state.down.subscribe();
         tasks.push(tokio::spawn(accept_loop(
             listener,
             local,
             Arc::clone(&state),
-            never,
+            outages,
             tls.clone(),
         )));
     }
+    let outages = state.down.subscribe();
     tasks.push(tokio::spawn(accept_loop(
-        listener,
-        addr,
-        state,
-        down_requests,
-        tls,
+        listener, addr, state, outages, tls,
     )));
     Ok(ServerHandle {
         addr,
@@ -310,7 +307,7 @@ async fn accept_loop(
     listener: TcpListener,
     addr: SocketAddr,
     state: Arc<State>,
-    mut down_requests: tokio::sync::mpsc::UnboundedReceiver<Duration>,
+    mut outages: tokio::sync::broadcast::Receiver<Duration>,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let mut listener = Some(listener);
@@ -329,7 +326,11 @@ async fn accept_loop(
                     continue;
                 }
             },
-            Some(outage) = down_requests.recv() => {
+            outage = outages.recv() => {
+                let Ok(outage) = outage else {
+                    // Lagged: an outage that fired during the last one is over already.
+                    continue;
+                };
                 tracing::info!(?outage, %addr, "simulated outage: closing the listener and connections");
                 drop(listener.take());
                 generation.send_modify(|g| *g += 1);
@@ -353,7 +354,9 @@ async fn accept_loop(
             let connection = Arc::new(Connection {
                 fd: raw_fd(&stream),
                 responses: AtomicU64::new(0),
+                goaway: tokio::sync::Notify::new(),
             });
+            let goaway = Arc::clone(&connection);
             let service = service_fn(move |request: Request<Incoming>| {
                 let state = Arc::clone(&state);
                 let connection = Arc::clone(&connection);
@@ -363,6 +366,10 @@ async fn accept_loop(
                     let mut response = if grpc::is_grpc(&request) {
                         let response =
                             tower_service::Service::call(&mut grpc_service, request).await?;
+                        let count = connection.responses.fetch_add(1, Ordering::Relaxed) + 1;
+                        if state.faults.goaway_after(count) {
+                            connection.goaway.notify_one();
+                        }
                         response.map(Either::Right)
                     } else {
                         let response = handle(state, connection, request).await?;
@@ -375,32 +382,45 @@ async fn accept_loop(
                 }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let Some(acceptor) = tls else {
-                tokio::select! {
-                    _ = builder.serve_connection(TokioIo::new(stream), service) => {}
-                    _ = closed.changed() => {}
+            let io: Box<dyn ServeIo> = match tls {
+                None => Box::new(stream),
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(stream)) => Box::new(stream),
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
+                    }
                 }
-                return;
             };
-            let stream =
-                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(error)) => {
-                        tracing::debug!(%error, "TLS handshake failed");
-                        return;
+            let serving = builder.serve_connection(TokioIo::new(io), service);
+            tokio::pin!(serving);
+            let mut shutting_down = false;
+            loop {
+                tokio::select! {
+                    _ = serving.as_mut() => break,
+                    _ = closed.changed() => break,
+                    // HTTP/2 graceful shutdown: GOAWAY, then the streams in flight finish.
+                    _ = goaway.goaway.notified(), if !shutting_down => {
+                        shutting_down = true;
+                        serving.as_mut().graceful_shutdown();
                     }
-                    Err(_) => {
-                        tracing::debug!("TLS handshake timed out");
-                        return;
-                    }
-                };
-            tokio::select! {
-                _ = builder.serve_connection(TokioIo::new(stream), service) => {}
-                _ = closed.changed() => {}
+                }
             }
         });
     }
 }
+
+/// A connection's byte stream: TCP, or TLS over TCP.
+trait ServeIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ServeIo for T {}
 
 /// Returns the name of an HTTP version as in `HTTP/1.1`.
 fn version_name(version: http::Version) -> &'static str {
@@ -434,6 +454,8 @@ struct Connection {
     /// The socket, for a simulated reset; `None` where raw descriptors do not exist.
     fd: Option<i32>,
     responses: AtomicU64,
+    /// Wakes the connection's task to send GOAWAY (the `goaway` fault).
+    goaway: tokio::sync::Notify,
 }
 
 #[cfg(unix)]
@@ -597,13 +619,7 @@ async fn infer(
 
     let verdict = state.decide();
     let count = verdict.count;
-    if state.faults.crashes_at(count) {
-        eprintln!("inferload serve: simulated crash at infer request {count}");
-        std::process::exit(70);
-    }
-    if let Some(outage) = state.faults.down_after(count) {
-        let _ = state.down.send(outage);
-    }
+    state.apply_process_faults(count);
     let fault = state.faults.for_request(count);
     let fail = verdict.fail;
     let route = verdict.route.as_deref();

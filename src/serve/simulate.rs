@@ -75,6 +75,19 @@ impl State {
         }
     }
 
+    /// Applies the faults that act on the whole target at infer request `count`: a crash
+    /// exits the process, and an outage closes every listener and connection.
+    pub(crate) fn apply_process_faults(&self, count: u64) {
+        if self.faults.crashes_at(count) {
+            eprintln!("inferload serve: simulated crash at infer request {count}");
+            std::process::exit(70);
+        }
+        if let Some(outage) = self.faults.down_after(count) {
+            // Without a receiver no listener is running, so there is nothing to close.
+            let _ = self.down.send(outage);
+        }
+    }
+
     /// Whether `model` is served.
     pub(crate) fn serves(&self, model: &str) -> bool {
         self.options.models.is_empty() || self.options.models.iter().any(|m| m == model)

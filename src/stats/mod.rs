@@ -38,6 +38,8 @@ pub fn micros(duration: Duration) -> u64 {
 
 /// Most distinct error bodies kept per shard and per run; further ones are counted as `other`.
 pub const MAX_ERROR_BODIES: usize = 16;
+/// The trailer that carries a gRPC call's status code.
+pub const GRPC_STATUS: &str = "grpc-status";
 /// Bytes of an error body kept for the report.
 pub const ERROR_BODY_PREFIX: usize = 200;
 
@@ -53,6 +55,9 @@ pub struct Exchange {
     pub measured: bool,
     /// Time spent opening a connection for this request, when one was opened.
     pub connect: Option<Duration>,
+    /// Whether that connection replaced one that the target closed (GOAWAY, `Connection:
+    /// close`) or that failed.
+    pub reconnect: bool,
     pub result: Result<Reply, Failure>,
 }
 
@@ -183,7 +188,11 @@ pub struct Counts {
     pub error_timings: Timings,
     pub connect: Option<Histogram<u64>>,
     pub connects: u64,
+    /// Connections opened in place of one that closed or failed.
+    pub reconnects: u64,
     pub status_codes: HashMap<u16, u64>,
+    /// Failed gRPC calls by the status code they returned.
+    pub grpc_status_codes: HashMap<i32, u64>,
     pub routes: HashMap<String, RouteStats>,
     pub error_bodies: ErrorBodies,
     /// Failed requests with a response, by the part of the chain that produced it and by kind.
@@ -215,8 +224,12 @@ impl Counts {
             let _ = self.connect.get_or_insert_with(new_histogram).add(theirs);
         }
         self.connects += other.connects;
+        self.reconnects += other.reconnects;
         for (code, count) in &other.status_codes {
             *self.status_codes.entry(*code).or_default() += count;
+        }
+        for (code, count) in &other.grpc_status_codes {
+            *self.grpc_status_codes.entry(*code).or_default() += count;
         }
         for (label, stats) in &other.routes {
             self.routes.entry(label.clone()).or_default().add(stats);
@@ -246,7 +259,9 @@ impl Counts {
             h.reset();
         }
         self.connects = 0;
+        self.reconnects = 0;
         self.status_codes.clear();
+        self.grpc_status_codes.clear();
         for stats in self.routes.values_mut() {
             stats.ok = 0;
             stats.errors = 0;
@@ -263,6 +278,7 @@ impl Counts {
     fn record(&mut self, exchange: &Exchange, route_header: &http::HeaderName, hops: &[HopSpec]) {
         if let Some(connect) = exchange.connect {
             self.connects += 1;
+            self.reconnects += u64::from(exchange.reconnect);
             let _ = self
                 .connect
                 .get_or_insert_with(new_histogram)
@@ -299,6 +315,16 @@ impl Counts {
                 if let Some(status) = failure.status {
                     *self.status_codes.entry(status).or_default() += 1;
                     self.error_timings.record(latency, service);
+                }
+                // A gRPC failure (no HTTP status) keeps the status the server sent.
+                let grpc_status = failure
+                    .headers
+                    .as_ref()
+                    .filter(|_| failure.status.is_none())
+                    .and_then(|headers| headers.get(GRPC_STATUS))
+                    .and_then(|value| value.to_str().ok()?.parse::<i32>().ok());
+                if let Some(code) = grpc_status {
+                    *self.grpc_status_codes.entry(code).or_default() += 1;
                 }
                 if let Some(headers) = &failure.headers {
                     self.route_entry(headers, route_header).errors += 1;

@@ -4,7 +4,10 @@
 //! Each connection is a hyper HTTP/2 client connection wrapped as a tower service, so this
 //! module decides when a connection is opened and replaced. The first lane that finds its
 //! connection closed by the server (GOAWAY, reset, idle close) opens a new one and reports the
-//! connect time, so replacements show in `connections_opened`. Request
+//! connect time, so replacements show in `connections_opened` and `reconnects`. A call that
+//! never reached the server, because the connection was closing (a GOAWAY arrived first) or
+//! the server refused the stream, is sent once more on a new connection. Only a second such
+//! failure counts as an error. Request
 //! messages are encoded once before the run; each call copies the prepared bytes into the
 //! gRPC frame. Response metadata and trailers are merged into one header map, which is where
 //! proxies such as Envoy put `x-seldon-route` on a trailers-only error reply.
@@ -33,7 +36,7 @@ use super::{Job, Lane, Transport};
 use crate::protocol::grpc_api::{self, MODEL_INFER_PATH};
 use crate::protocol::payload::{EncodedRequest, ResponseCheck};
 use crate::scenario::RunPlan;
-use crate::stats::{ErrorKind, Exchange, Failure, Reply, ERROR_BODY_PREFIX};
+use crate::stats::{ErrorKind, Exchange, Failure, Reply, ERROR_BODY_PREFIX, GRPC_STATUS};
 
 /// Settings of the gRPC transport taken from the plan.
 pub struct GrpcTransport {
@@ -130,16 +133,19 @@ struct LaneClient {
 }
 
 impl GrpcLane {
-    /// Returns a client on a live connection, opening or replacing it when needed. The second
-    /// value is the connect time when this lane opened the connection.
-    async fn client(&mut self) -> Result<Option<Duration>, Failure> {
+    /// Makes sure the lane has a client on a live connection, opening or replacing it when
+    /// needed. With `replace`, the lane's connection is replaced even when it does not look
+    /// closed yet. When this lane opened a connection, returns the connect time and whether
+    /// the new connection replaced another.
+    async fn client(&mut self, replace: bool) -> Result<Option<(Duration, bool)>, Failure> {
         if let Some(client) = &self.client {
-            if !client.connection.is_closed() {
+            if !replace && !client.connection.is_closed() {
                 return Ok(None);
             }
         }
         let mut slot = self.shared.connections[self.connection].lock().await;
         let mut took = None;
+        // Another lane may have replaced the connection while this one waited for the lock.
         let stale = self
             .client
             .as_ref()
@@ -148,7 +154,7 @@ impl GrpcLane {
         if !usable || stale {
             let started = Instant::now();
             let (sender, tls_error) = open(&self.shared.connector).await?;
-            took = Some(started.elapsed());
+            took = Some((started.elapsed(), slot.sender.is_some()));
             slot.sender = Some(sender);
             slot.tls_error = tls_error;
             slot.generation += 1;
@@ -172,14 +178,21 @@ impl GrpcLane {
         Ok(took)
     }
 
-    async fn call(&mut self, job: &Job) -> Result<Reply, Failure> {
+    async fn call(&mut self, job: &Job, timeout: Duration) -> Result<Reply, CallError> {
         let shared = Arc::clone(&self.shared);
         let client = &mut self.client.as_mut().expect("connected before a call").grpc;
         let entry = &shared.requests[(job.sequence % shared.requests.len() as u64) as usize];
         let mut request = tonic::Request::new(entry.body.clone());
         *request.metadata_mut() = MetadataMap::from_headers(shared.metadata.clone());
-        request.set_timeout(shared.timeout);
-        client.ready().await.map_err(|e| Failure::new(e.kind))?;
+        request.set_timeout(timeout);
+        client.ready().await.map_err(|error| {
+            let failure = Failure::new(error.kind);
+            if error.unsent {
+                CallError::NotSent(failure)
+            } else {
+                CallError::Failed(failure)
+            }
+        })?;
         let path = PathAndQuery::from_static(MODEL_INFER_PATH);
         match client.unary(request, path, PreEncoded).await {
             Ok(response) => {
@@ -188,12 +201,12 @@ impl GrpcLane {
                 if let Some(check) = shared.check.as_deref() {
                     if check.applies_to(job.sequence) {
                         if let Err(message) = check_response(check, &body) {
-                            return Err(Failure {
+                            return Err(CallError::Failed(Failure {
                                 kind: ErrorKind::InvalidOutput,
                                 status: Some(200),
                                 headers: Some(headers),
                                 body: Some(message),
-                            });
+                            }));
                         }
                     }
                 }
@@ -203,15 +216,49 @@ impl GrpcLane {
                     error_body: None,
                 })
             }
-            Err(status) => Err(status_failure(status)),
+            Err(status) if is_unsent(&status) => Err(CallError::NotSent(status_failure(status))),
+            Err(status) => Err(CallError::Failed(status_failure(status))),
+        }
+    }
+}
+
+/// Why a call failed: `NotSent` when the server never saw it, so it may be sent again.
+enum CallError {
+    NotSent(Failure),
+    Failed(Failure),
+}
+
+impl CallError {
+    fn into_failure(self) -> Failure {
+        match self {
+            CallError::NotSent(failure) | CallError::Failed(failure) => failure,
+        }
+    }
+}
+
+/// Returns whether a failed call's status comes from a connection error that happened before
+/// the request reached the server.
+fn is_unsent(status: &Status) -> bool {
+    std::error::Error::source(status)
+        .and_then(|source| source.downcast_ref::<TransportError>())
+        .is_some_and(|error| error.unsent)
+}
+
+impl GrpcLane {
+    /// Calls ModelInfer with what remains of the request timeout until `deadline`.
+    async fn call_until(&mut self, job: &Job, deadline: Instant) -> Result<Reply, CallError> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout_at(deadline.into(), self.call(job, remaining)).await {
+            Ok(result) => result,
+            Err(_) => Err(CallError::Failed(Failure::new(ErrorKind::Timeout))),
         }
     }
 }
 
 impl Lane for GrpcLane {
     async fn send(&mut self, job: &Job) -> Exchange {
-        let connect = match self.client().await {
-            Ok(took) => took,
+        let mut connect = match self.client(false).await {
+            Ok(opened) => opened,
             Err(failure) => {
                 let now = Instant::now();
                 return Exchange {
@@ -220,23 +267,39 @@ impl Lane for GrpcLane {
                     finished: now,
                     measured: job.measured,
                     connect: None,
+                    reconnect: false,
                     result: Err(failure),
                 };
             }
         };
         let sent = Instant::now();
-        let result = match tokio::time::timeout(self.shared.timeout, self.call(job)).await {
-            Ok(result) => result,
-            Err(_) => Err(Failure::new(ErrorKind::Timeout)),
-        };
+        let deadline = sent + self.shared.timeout;
+        let mut result = self.call_until(job, deadline).await;
+        if let Err(CallError::NotSent(_)) = result {
+            // The server never saw the call: send it once more on a new connection, within
+            // the same deadline.
+            tracing::debug!(
+                connection = self.connection,
+                "call not sent on a closing connection; sending it on a new one"
+            );
+            result = match self.client(true).await {
+                // NOTE: when both attempts opened a connection, only the second is counted.
+                Ok(opened) => {
+                    connect = opened.or(connect);
+                    self.call_until(job, deadline).await
+                }
+                Err(failure) => Err(CallError::Failed(failure)),
+            };
+        }
         let tls_error = self.client.as_ref().and_then(|c| c.tls_error.as_ref());
-        let result = result.map_err(|failure| reclassify(failure, tls_error));
+        let result = result.map_err(|error| reclassify(error.into_failure(), tls_error));
         Exchange {
             intended: job.intended,
             sent,
             finished: Instant::now(),
             measured: job.measured,
-            connect,
+            connect: connect.map(|(took, _)| took),
+            reconnect: connect.is_some_and(|(_, replaced)| replaced),
             result,
         }
     }
@@ -297,10 +360,16 @@ fn status_failure(status: Status) -> Failure {
             Bytes::copy_from_slice(&text.as_bytes()[..text.len().min(ERROR_BODY_PREFIX)])
         })
     });
+    let mut headers = status.metadata().clone().into_headers();
+    if local.is_none() {
+        // tonic takes `grpc-status` out of the metadata; put it back so that the recorder
+        // counts the status the server sent.
+        headers.insert(GRPC_STATUS, http::HeaderValue::from(status.code() as i32));
+    }
     Failure {
         kind,
         status: None,
-        headers: Some(status.metadata().clone().into_headers()),
+        headers: Some(headers),
         body,
     }
 }
@@ -317,6 +386,8 @@ fn check_response(check: &ResponseCheck, body: &Bytes) -> Result<(), Bytes> {
 #[derive(Debug)]
 pub struct TransportError {
     kind: ErrorKind,
+    /// The request never reached the server, so sending it again is safe.
+    unsent: bool,
     message: String,
 }
 
@@ -333,6 +404,7 @@ impl TransportError {
         if let Some(tls) = super::tls::find_tls_error(&error) {
             return TransportError {
                 kind: ErrorKind::Tls,
+                unsent: false,
                 message: format!("TLS: {tls}"),
             };
         }
@@ -342,9 +414,26 @@ impl TransportError {
             } else {
                 ErrorKind::Reset
             },
+            unsent: never_reached_server(&error),
             message: error.to_string(),
         }
     }
+}
+
+/// Returns whether a hyper error means that the server did not process the request. That is
+/// so when hyper cancelled it before writing it (the connection was closing), when the server
+/// refused the stream (REFUSED_STREAM), or when a graceful GOAWAY named a last stream below it.
+fn never_reached_server(error: &hyper::Error) -> bool {
+    if error.is_canceled() {
+        return true;
+    }
+    let Some(h2) = std::error::Error::source(error).and_then(|s| s.downcast_ref::<h2::Error>())
+    else {
+        return false;
+    };
+    let reason = h2.reason();
+    (h2.is_reset() && h2.is_remote() && reason == Some(h2::Reason::REFUSED_STREAM))
+        || (h2.is_go_away() && h2.is_remote() && reason == Some(h2::Reason::NO_ERROR))
 }
 
 type ResponseBody = MapErr<Incoming, fn(hyper::Error) -> TransportError>;
@@ -485,7 +574,7 @@ mod tests {
         let connector = Connector::new(addr, Duration::from_secs(1));
         let transport = Arc::new(GrpcTransport::new(&plan, connector).unwrap());
         let mut lane = transport.lane(0);
-        let (mut ok, mut reset, mut connects) = (0, 0, 0);
+        let (mut ok, mut reset, mut connects, mut reconnects) = (0, 0, 0, 0);
         for sequence in 0..10 {
             let job = Job {
                 intended: Instant::now(),
@@ -494,6 +583,7 @@ mod tests {
             };
             let exchange = lane.send(&job).await;
             connects += usize::from(exchange.connect.is_some());
+            reconnects += usize::from(exchange.reconnect);
             match exchange.result {
                 Ok(_) => ok += 1,
                 Err(failure) => {
@@ -502,10 +592,11 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ok + reset, 10);
-        assert!(ok >= 5, "ok {ok}, reset {reset}");
+        // A call that the closing connection did not take is sent again on a new one.
+        assert_eq!(ok, 10, "ok {ok}, reset {reset}");
         assert!(connects >= 3, "connects {connects}");
         assert_eq!(connects, accepted.load(Ordering::SeqCst));
+        assert_eq!(reconnects, connects - 1);
     }
 
     #[test]

@@ -94,6 +94,7 @@ impl Transport for Arc<Http1Transport> {
             shared: Arc::clone(self),
             sender: None,
             tls_error: None,
+            connected_before: false,
         }
     }
 }
@@ -104,6 +105,8 @@ pub struct Http1Lane {
     sender: Option<SendRequest<Full<Bytes>>>,
     /// The TLS error cell of the current connection, over TLS.
     tls_error: Option<TlsErrorCell>,
+    /// Whether this lane has had a connection, so that the next one is a reconnect.
+    connected_before: bool,
 }
 
 impl Http1Lane {
@@ -231,9 +234,13 @@ impl Lane for Http1Lane {
             self.sender = None;
         }
         let mut connect = None;
+        let mut reconnect = false;
         if self.sender.is_none() {
             match self.connect().await {
-                Ok(took) => connect = Some(took),
+                Ok(took) => {
+                    connect = Some(took);
+                    reconnect = std::mem::replace(&mut self.connected_before, true);
+                }
                 Err(failure) => {
                     let now = Instant::now();
                     return Exchange {
@@ -242,6 +249,7 @@ impl Lane for Http1Lane {
                         finished: now,
                         measured: job.measured,
                         connect: None,
+                        reconnect: false,
                         result: Err(failure),
                     };
                 }
@@ -265,6 +273,7 @@ impl Lane for Http1Lane {
             finished: Instant::now(),
             measured: job.measured,
             connect,
+            reconnect,
             result,
         }
     }

@@ -103,6 +103,7 @@ impl Transport for Arc<RawHttp1Transport> {
             shared: Arc::clone(self),
             connection: None,
             timer: Box::pin(tokio::time::sleep(self.timeout)),
+            connected_before: false,
         }
     }
 }
@@ -115,6 +116,8 @@ pub struct RawHttp1Lane {
     /// deadline only when it fires early, so a lane re-arms it about once per timeout instead
     /// of once per request.
     timer: Pin<Box<Sleep>>,
+    /// Whether this lane has had a connection, so that the next one is a reconnect.
+    connected_before: bool,
 }
 
 struct Connection {
@@ -157,9 +160,13 @@ impl Lane for RawHttp1Lane {
             self.connection = None;
         }
         let mut connect = None;
+        let mut reconnect = false;
         if self.connection.is_none() {
             match self.connect().await {
-                Ok(took) => connect = Some(took),
+                Ok(took) => {
+                    connect = Some(took);
+                    reconnect = std::mem::replace(&mut self.connected_before, true);
+                }
                 Err(kind) => {
                     let now = Instant::now();
                     return Exchange {
@@ -168,6 +175,7 @@ impl Lane for RawHttp1Lane {
                         finished: now,
                         measured: job.measured,
                         connect: None,
+                        reconnect: false,
                         result: Err(Failure::new(kind)),
                     };
                 }
@@ -205,6 +213,7 @@ impl Lane for RawHttp1Lane {
             finished: Instant::now(),
             measured: job.measured,
             connect,
+            reconnect,
             result,
         }
     }

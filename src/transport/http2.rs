@@ -125,9 +125,9 @@ pub struct Http2Lane {
 }
 
 impl Http2Lane {
-    /// Makes sure the lane has a live connection; returns the connect time when this lane
-    /// opened it.
-    async fn ensure_connection(&mut self) -> Result<Option<Duration>, Failure> {
+    /// Makes sure the lane has a live connection. When this lane opened it, returns the
+    /// connect time and whether it replaced another connection.
+    async fn ensure_connection(&mut self) -> Result<Option<(Duration, bool)>, Failure> {
         if let Some((_, connection)) = &self.sender {
             if !connection.sender.is_closed() {
                 return Ok(None);
@@ -146,9 +146,10 @@ impl Http2Lane {
         let mut took = None;
         if !usable || stale {
             let started = Instant::now();
+            let replaced = slot.connection.is_some();
             slot.connection = Some(open(&self.shared.connector).await?);
             slot.generation += 1;
-            took = Some(started.elapsed());
+            took = Some((started.elapsed(), replaced));
             tracing::debug!(
                 connection = self.connection,
                 generation = slot.generation,
@@ -189,6 +190,7 @@ impl Lane for Http2Lane {
                     finished: now,
                     measured: job.measured,
                     connect: None,
+                    reconnect: false,
                     result: Err(failure),
                 };
             }
@@ -206,7 +208,8 @@ impl Lane for Http2Lane {
             sent,
             finished: Instant::now(),
             measured: job.measured,
-            connect,
+            connect: connect.map(|(took, _)| took),
+            reconnect: connect.is_some_and(|(_, replaced)| replaced),
             result,
         }
     }

@@ -197,3 +197,65 @@ pub fn binomial_p_value(k: u64, n: u64, p: f64) -> f64 {
         .sum::<f64>()
         .min(1.0)
 }
+
+/// Checks that every measured request is counted once and every error under one kind.
+pub fn assert_accounted(summary: &serde_json::Value) {
+    let count = |pointer: &str| {
+        summary
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or_else(|| panic!("summary has no count at {pointer}: {summary}"))
+    };
+    let sent = count("/requests/sent");
+    let ok = count("/requests/ok");
+    let errors = count("/requests/errors");
+    let in_flight = count("/requests/in_flight_at_end");
+    assert_eq!(
+        sent,
+        ok + errors + in_flight,
+        "sent = ok + errors + in flight: {summary}"
+    );
+    let by_kind: u64 = summary["errors"]["by_kind"]
+        .as_object()
+        .expect("errors.by_kind is an object")
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(errors, by_kind, "errors = sum of errors.by_kind: {summary}");
+}
+
+/// Checks that every file of a run folder is complete: JSON parses, CSV rows have the
+/// header's width, nothing is empty and no temporary file is left.
+pub fn assert_run_files_valid(dir: &Path) {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            continue;
+        }
+        seen += 1;
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.is_empty(), "{name} is empty");
+        assert!(
+            !name.ends_with(".tmp") && !name.starts_with('.'),
+            "temporary file {name} left"
+        );
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => {
+                serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .unwrap_or_else(|e| panic!("{name} is not valid JSON: {e}"));
+            }
+            Some("csv") => {
+                let mut reader = csv::Reader::from_reader(bytes.as_slice());
+                let width = reader.headers().unwrap().len();
+                for (row, record) in reader.records().enumerate() {
+                    let record = record.unwrap_or_else(|e| panic!("{name} row {row}: {e}"));
+                    assert_eq!(record.len(), width, "{name} row {row} has another width");
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(seen >= 1, "no result files in {}", dir.display());
+}
