@@ -56,6 +56,7 @@ fn reset_mid_response_counted() {
     // The first connection, then one after each of the resets at requests 50, 100 and 150;
     // the reset at 200 ends the run.
     assert_eq!(count(&summary, "/connections_opened"), 4);
+    assert_eq!(count(&summary, "/reconnects"), 3);
 }
 
 #[test]
@@ -76,6 +77,7 @@ fn close_after_reconnects() {
     assert_eq!(count(&summary, "/requests/errors"), 0);
     // Responses 5, 10, ..., 95 close the connection and the next request opens another.
     assert_eq!(count(&summary, "/connections_opened"), 20);
+    assert_eq!(count(&summary, "/reconnects"), 19);
 }
 
 #[test]
@@ -90,6 +92,7 @@ fn burst_5xx_counted() {
     assert_eq!(count(&summary, "/requests/ok"), 270);
     // A 5xx with a complete body keeps the connection.
     assert_eq!(count(&summary, "/connections_opened"), 1);
+    assert_eq!(count(&summary, "/reconnects"), 0);
     let top = summary["errors"]["top_bodies"][0]["body"].as_str().unwrap();
     assert!(top.contains("simulated burst of 503"), "{top}");
 }

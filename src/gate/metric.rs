@@ -246,7 +246,9 @@ impl Metric {
         // Any other number in the summary by its dotted key, e.g. `requests.dropped`.
         let parts: Vec<&str> = text.split('.').collect();
         match parts[0] {
-            "requests" | "load" | "connections_opened" if parts.iter().all(|p| !p.is_empty()) => {
+            "requests" | "load" | "connections_opened" | "reconnects"
+                if parts.iter().all(|p| !p.is_empty()) =>
+            {
                 let last = parts[parts.len() - 1];
                 let unit = if last.ends_with("_rps") {
                     Unit::PerSecond
@@ -257,7 +259,10 @@ impl Metric {
                 };
                 Ok(Self::path(text, keys(&parts), unit))
             }
-            "errors" if parts.len() == 3 && ["by_kind", "status_codes"].contains(&parts[1]) => {
+            "errors"
+                if parts.len() == 3
+                    && ["by_kind", "status_codes", "grpc_status_codes"].contains(&parts[1]) =>
+            {
                 Ok(Metric {
                     text: text.to_string(),
                     describe: text.to_string(),
@@ -273,7 +278,8 @@ impl Metric {
                 "`{text}` is not a known metric; use a statistic (p50, p90, p95, p99, p99.9, mean, \
                  max) alone or after latency., service., route:LABEL. or hop:NAME., or one of \
                  error_rate, drop_rate, achieved, achieved_rps, success_rate, split.p_value, \
-                 requests.KEY, errors.by_kind.KIND"
+                 requests.KEY, reconnects, errors.by_kind.KIND, \
+                 errors.grpc_status_codes.STATUS"
             )),
         }
     }

@@ -8,7 +8,9 @@ fn summary() -> Value {
     json!({
         "requests": {"sent": 1000, "ok": 990, "errors": 10, "dropped": 0, "success_rate": 0.99},
         "load": {"target_rps": 100.0, "achieved_rps": 99.5},
-        "errors": {"by_kind": {"timeout": 10}, "status_codes": {"200": 990}},
+        "errors": {"by_kind": {"timeout": 10}, "status_codes": {"200": 990},
+                   "grpc_status_codes": {"UNAVAILABLE": 4}},
+        "reconnects": 3,
         "latency_ms": {"count": 990, "mean": 3.0, "min": 1.0, "p50": 2.5, "p90": 4.0,
                        "p95": 5.0, "p99": 9.5, "p999": 20.0, "max": 31.0},
         "service_time_ms": {"count": 990, "mean": 2.0, "min": 1.0, "p50": 2.0, "p90": 3.0,
@@ -89,6 +91,11 @@ fn metrics_resolve_to_summary_keys() {
         ("hop:ingress.p95<5ms", "hops.ingress.latency_ms.p95"),
         ("split.p_value>0.01", "split_test.p_value"),
         ("errors.by_kind.timeout<5", "errors.by_kind.timeout"),
+        (
+            "errors.grpc_status_codes.UNAVAILABLE==0",
+            "errors.grpc_status_codes.UNAVAILABLE",
+        ),
+        ("reconnects<10", "reconnects"),
     ];
     for (text, key) in cases {
         let gate = Gate::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -117,6 +124,12 @@ fn evaluates_values_and_verdicts() {
     assert_eq!(value_of("hop:ingress.p95<5ms"), Some(0.4));
     assert!(passes("split.p_value>0.01"));
     assert!(passes("requests.dropped==0"));
+    assert_eq!(
+        value_of("errors.grpc_status_codes.UNAVAILABLE==0"),
+        Some(4.0)
+    );
+    assert_eq!(value_of("errors.grpc_status_codes.INTERNAL==0"), Some(0.0));
+    assert_eq!(value_of("reconnects<10"), Some(3.0));
     assert_eq!(value_of("errors.by_kind.timeout<5"), Some(10.0));
     assert_eq!(value_of("errors.by_kind.connect_refused==0"), Some(0.0));
     assert_eq!(value_of("drop_rate<1%"), Some(0.0));
