@@ -599,6 +599,74 @@ mod tests {
         assert_eq!(reconnects, connects - 1);
     }
 
+    /// Serves every call with a reply whose initial metadata carries no route: a message and
+    /// then trailers with `grpc-status` and `x-seldon-route: :t_1:`. Each connection is served
+    /// until the client closes it.
+    async fn trailers_server(grpc_status: &'static str) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let handler = service_fn(move |_request| async move {
+                    let message = grpc_api::ModelInferResponse::default().encode_to_vec();
+                    let mut frame = vec![0u8];
+                    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+                    frame.extend_from_slice(&message);
+                    let mut trailers = HeaderMap::new();
+                    trailers.insert("grpc-status", grpc_status.parse().unwrap());
+                    trailers.insert("x-seldon-route", ":t_1:".parse().unwrap());
+                    let body = http_body_util::Full::new(Bytes::from(frame))
+                        .with_trailers(async move { Some(Ok(trailers)) });
+                    let response = http::Response::builder()
+                        .header("content-type", "application/grpc")
+                        .body(body)
+                        .unwrap();
+                    Ok::<_, std::convert::Infallible>(response)
+                });
+                tokio::spawn(
+                    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), handler),
+                );
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn route_read_from_real_trailers() {
+        let temp = tempfile::tempdir().unwrap();
+        for (grpc_status, expected) in [("0", None), ("14", Some(ErrorKind::GrpcUnavailable))] {
+            let addr = trailers_server(grpc_status).await;
+            let plan = plan(temp.path(), &format!("http://{addr}"));
+            let connector = Connector::new(addr, Duration::from_secs(1));
+            let transport = Arc::new(GrpcTransport::new(&plan, connector).unwrap());
+            let job = Job {
+                intended: Instant::now(),
+                sequence: 0,
+                measured: true,
+            };
+            let exchange = transport.lane(0).send(&job).await;
+            let headers = match (exchange.result, expected) {
+                (Ok(reply), None) => reply.headers,
+                (Err(failure), Some(kind)) => {
+                    assert_eq!(failure.kind, kind);
+                    let headers = failure.headers.expect("trailers kept");
+                    assert_eq!(headers[GRPC_STATUS], "14");
+                    headers
+                }
+                (Ok(_), Some(kind)) => panic!("grpc-status {grpc_status}: ok, expected {kind:?}"),
+                (Err(failure), None) => {
+                    panic!("grpc-status {grpc_status}: failed with {:?}", failure.kind)
+                }
+            };
+            assert_eq!(
+                headers["x-seldon-route"], ":t_1:",
+                "grpc-status {grpc_status}"
+            );
+        }
+    }
+
     #[test]
     fn statuses_map_to_kinds() {
         let cases = [
