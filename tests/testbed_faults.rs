@@ -4,11 +4,13 @@
 //!
 //! The test starts a private testbed, with its own run folder and free ports but the installed
 //! venv and models. Killing its processes then does not disturb other tests that use the shared
-//! testbed. It is stopped at the end, also when an assertion fails.
+//! testbed, and the test checks that the shared testbed, when it was up, still runs with the
+//! same processes afterwards. The private one is stopped at the end, also when an assertion
+//! fails.
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -109,6 +111,25 @@ impl Drop for PrivateTestbed {
     }
 }
 
+/// Components of the shared testbed (the caller's `INFERLOAD_TB_*` settings) with their PIDs,
+/// as `testbed/status` lists them, and whether the whole chain was ready.
+fn shared_testbed_processes() -> (Vec<String>, bool) {
+    let output = Command::new("bash")
+        .arg(repo().join("testbed/status"))
+        .output()
+        .unwrap();
+    let processes = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| !line.starts_with(' ') && line.contains('('))
+        .map(|line| {
+            let component = line.split_whitespace().next().unwrap_or_default();
+            let process = line.rsplit_once('(').map_or("", |(_, p)| p);
+            format!("{component} ({process}")
+        })
+        .collect();
+    (processes, output.status.success())
+}
+
 fn wait_for(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + limit;
     loop {
@@ -123,35 +144,67 @@ fn wait_for(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
-/// Rows of `intervals.csv` as (start_s, ok, errors).
-fn interval_rows(path: &PathBuf) -> Vec<(f64, u64, u64)> {
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .unwrap_or_else(|| panic!("intervals.csv has no {name} column: {headers:?}"))
-    };
-    let (start, ok, errors) = (column("start_s"), column("ok"), column("errors"));
-    reader
-        .records()
-        .map(|record| {
-            let record = record.unwrap();
-            (
-                record[start].parse().unwrap(),
-                record[ok].parse().unwrap(),
-                record[errors].parse().unwrap(),
-            )
-        })
-        .collect()
+/// Files every finished run writes.
+const RESULT_FILES: [&str; 9] = [
+    "summary.json",
+    "summary.md",
+    "intervals.csv",
+    "histograms.hlog",
+    "latency.hgrm",
+    "service_time.hgrm",
+    "junit.xml",
+    "regress-intervals.hlog",
+    "interval_counts.csv",
+];
+
+/// One row of `intervals.csv`, with the columns this test reads.
+#[derive(Debug, serde::Deserialize)]
+struct Interval {
+    start_s: f64,
+    sent: u64,
+    ok: u64,
+    errors: u64,
+    dropped: u64,
+    in_flight: u64,
 }
 
-// NOTE: ignored until the run writes intervals.csv, which the error-window check reads; run it
-// with `cargo test --release --test testbed_faults -- --ignored`.
+fn interval_rows(path: &Path) -> Vec<Interval> {
+    csv::Reader::from_path(path)
+        .unwrap()
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn count(summary: &serde_json::Value, pointer: &str) -> u64 {
+    summary
+        .pointer(pointer)
+        .and_then(|v| v.as_u64())
+        .unwrap_or_else(|| panic!("summary.json has no count at {pointer}: {summary}"))
+}
+
+/// An outage as seen from the test, in seconds from the start of the load: from the kill to
+/// the moment `testbed/up` found the whole chain ready again.
+#[derive(Debug, Clone, Copy)]
+struct Outage {
+    killed: f64,
+    ready: f64,
+}
+
+impl Outage {
+    /// Whether an interval starting at `start` (1 s long) may contain errors of this outage.
+    /// The run's clock starts up to one poll step (20 ms) before the test finds the results
+    /// folder. Requests in flight at the kill fail at once, and a request sent just before the
+    /// chain was found ready can still fail. One interval of slack on each side covers all
+    /// three.
+    fn covers(&self, start: f64) -> bool {
+        start + 1.0 >= self.killed - 1.0 && start <= self.ready + 1.0
+    }
+}
+
 #[test]
-#[ignore = "needs intervals.csv from the run"]
 fn chain_survives_killed_processes() {
+    let (shared_before, shared_was_ready) = shared_testbed_processes();
     let testbed = PrivateTestbed::start();
     let temp = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(temp.path().join("payloads")).unwrap();
@@ -203,65 +256,127 @@ connections = 4
         std::thread::sleep(Duration::from_millis(20));
     }
     let load_start = Instant::now();
+    let seconds = || load_start.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_secs(4));
+    let mlserver_killed = seconds();
     testbed.kill("mlserver");
     testbed.up();
-    let mlserver_back = load_start.elapsed();
+    let mlserver = Outage {
+        killed: mlserver_killed,
+        ready: seconds(),
+    };
     std::thread::sleep(Duration::from_secs(3));
-    let envoy_killed = load_start.elapsed();
+    let envoy_killed = seconds();
     testbed.kill("envoy");
     testbed.up();
-    let envoy_back = load_start.elapsed();
+    let envoy = Outage {
+        killed: envoy_killed,
+        ready: seconds(),
+    };
 
     let status = wait_for(&mut child, Duration::from_secs(60));
     let output = child.wait_with_output().unwrap();
     assert!(status.success(), "{}", describe(&output));
     assert!(
-        envoy_back < Duration::from_secs(36),
-        "the testbed took too long to restart ({mlserver_back:?}, {envoy_back:?}); the \
-         recovery would not be visible in a 40 s run"
+        envoy.ready < 36.0,
+        "the testbed took too long to restart ({mlserver:?}, {envoy:?}); the recovery would \
+         not be visible in a 40 s run"
     );
 
+    // All outputs written, none left half done.
+    for name in RESULT_FILES {
+        let file = out.join(name);
+        let size = std::fs::metadata(&file)
+            .unwrap_or_else(|e| panic!("{name} is missing: {e}"))
+            .len();
+        assert!(size > 0, "{name} is empty");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.') || name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+    // Every request is accounted for. 40/s for 40 s makes 1600 due, each one sent or dropped.
+    // Each request sent ended ok, failed under one kind, or was still in flight at the end.
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
-    let number = |pointer: &str| {
-        summary
-            .pointer(pointer)
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0)
-    };
-    assert_eq!(number("/requests/sent"), 1600, "{summary}");
-    assert_eq!(
-        number("/requests/sent"),
-        number("/requests/ok") + number("/requests/errors") + number("/requests/in_flight_at_end"),
-        "{summary}"
-    );
-    assert!(
-        number("/requests/errors") > 0,
-        "the outages caused errors: {summary}"
-    );
-    assert!(number("/requests/ok") > 800, "{summary}");
+    let sent = count(&summary, "/requests/sent");
+    let ok = count(&summary, "/requests/ok");
+    let errors = count(&summary, "/requests/errors");
+    let dropped = count(&summary, "/requests/dropped");
+    let in_flight = count(&summary, "/requests/in_flight_at_end");
+    assert_eq!(sent + dropped, 1600, "{summary}");
+    assert_eq!(sent, ok + errors + in_flight, "{summary}");
+    let by_kind: u64 = summary["errors"]["by_kind"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(by_kind, errors, "errors = sum of errors.by_kind: {summary}");
+    assert!(errors > 0, "the outages caused errors: {summary}");
+    assert!(ok > 800, "{summary}");
     assert_eq!(summary["partial"], false);
 
-    // The error window: errors in some interval during the outages, and a clean interval at
-    // the start and at the end.
+    // intervals.csv adds up to the summary and shows the error window: errors only in the
+    // intervals around the two kills, and clean intervals before, between and after them.
     let rows = interval_rows(&out.join("intervals.csv"));
-    assert!(rows.len() >= 39, "{rows:?}");
-    let clean = |row: &(f64, u64, u64)| row.2 == 0 && row.1 > 0;
-    assert!(clean(&rows[1]), "second interval is clean: {rows:?}");
-    assert!(clean(&rows[rows.len() - 2]), "the run ends clean: {rows:?}");
-    let failing: Vec<f64> = rows.iter().filter(|r| r.2 > 0).map(|r| r.0).collect();
-    // Interval starts are whole seconds from the load start; allow one interval either side.
-    let within = |from: Duration, to: Duration| {
-        let (from, to) = (from.as_secs_f64() - 1.0, to.as_secs_f64() + 1.0);
-        failing.iter().any(|start| (from..to).contains(start))
+    let report = format!(
+        "MLServer {mlserver:?}, Envoy {envoy:?}, intervals (start, ok, errors):\n{}",
+        rows.iter()
+            .map(|r| format!("{:5.1} {:3} {:3}", r.start_s, r.ok, r.errors))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    eprintln!("{report}");
+    assert!(rows.len() >= 40, "{report}");
+    assert_eq!(rows.iter().map(|r| r.sent).sum::<u64>(), sent, "{report}");
+    assert_eq!(rows.iter().map(|r| r.ok).sum::<u64>(), ok, "{report}");
+    assert_eq!(
+        rows.iter().map(|r| r.errors).sum::<u64>(),
+        errors,
+        "{report}"
+    );
+    assert_eq!(
+        rows.iter().map(|r| r.dropped).sum::<u64>(),
+        dropped,
+        "{report}"
+    );
+    assert_eq!(rows.last().unwrap().in_flight, in_flight, "{report}");
+    for row in rows.iter().filter(|r| r.errors > 0) {
+        assert!(
+            mlserver.covers(row.start_s) || envoy.covers(row.start_s),
+            "errors at {} s, outside both outages; {report}",
+            row.start_s
+        );
+    }
+    let failing_in = |outage: Outage| {
+        rows.iter()
+            .any(|r| r.errors > 0 && r.start_s >= outage.killed - 1.0 && r.start_s <= outage.ready)
     };
     assert!(
-        within(Duration::from_secs(4), mlserver_back),
-        "MLServer outage visible between 4 s and {mlserver_back:?}: {rows:?}"
+        failing_in(mlserver),
+        "MLServer outage not visible; {report}"
     );
+    assert!(failing_in(envoy), "Envoy outage not visible; {report}");
+    let clean = |r: &Interval| r.errors == 0 && r.ok > 0;
+    assert!(clean(&rows[1]), "the run starts clean; {report}");
     assert!(
-        within(envoy_killed, envoy_back),
-        "Envoy outage visible between {envoy_killed:?} and {envoy_back:?}: {rows:?}"
+        rows.iter().any(|r| clean(r)
+            && r.start_s >= mlserver.ready + 1.0
+            && r.start_s + 1.0 <= envoy.killed),
+        "the chain recovered between the outages; {report}"
     );
+    assert!(clean(&rows[rows.len() - 2]), "the run ends clean; {report}");
+
+    drop(testbed);
+    if shared_was_ready {
+        assert_eq!(
+            shared_testbed_processes().0,
+            shared_before,
+            "the shared testbed lost or restarted a process during the test"
+        );
+    }
 }
