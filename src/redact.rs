@@ -77,6 +77,8 @@ impl RequestHeaders {
             let Ok(secret) = value.to_str() else {
                 continue;
             };
+            // Reported bodies are trimmed, so a value's own surrounding whitespace may be gone.
+            let secret = secret.trim();
             // Also hide the credential of `Bearer X` / `Basic X` when only X is echoed.
             let credential = secret.split_once(' ').map_or(secret, |(_, c)| c.trim());
             for needle in [secret, credential] {
@@ -196,6 +198,19 @@ mod tests {
         assert!(matches!(headers.scrub("nothing here"), Cow::Borrowed(_)));
         let cut = headers.scrub("401: bad token sk-live-12");
         assert_eq!(cut, "401: bad token [redacted]");
+    }
+
+    #[test]
+    fn scrub_ignores_whitespace_around_secret() {
+        let mut headers = RequestHeaders::default();
+        headers.insert(
+            HeaderName::from_static("x-api-key"),
+            HeaderValue::from_static("29220 "),
+            &[],
+        );
+        // A body that echoes the value twice, trimmed as error bodies are before the report.
+        let scrubbed = headers.scrub("503: 29220 29220");
+        assert_eq!(scrubbed, "503: [redacted] [redacted]");
     }
 
     #[test]
