@@ -418,8 +418,140 @@ fn scenario_cases() -> Vec<Case> {
         ),
     ];
 
+    // Inputs found by trying to break the parser: huge numbers, unicode, ranges, encodings.
+    cases.extend([
+        case(
+            "rate too large to represent",
+            format!("{TARGET}{PAYLOAD}[load]\nrate = \"1e400/s\"\n"),
+            &["rate", "1e400", "too large"],
+        ),
+        case(
+            "rate in full-width digits",
+            format!("{TARGET}{PAYLOAD}[load]\nrate = \"\u{ff11}\u{ff10}/s\"\n"),
+            &["rate", "\u{ff11}\u{ff10}", "250/s"],
+        ),
+        case(
+            "duration shorter than one request gap",
+            format!("{TARGET}{PAYLOAD}[load]\nrate = \"10/s\"\nduration = \"1ns\"\n"),
+            &["load.duration", "1ns", "100ms"],
+        ),
+        case(
+            "duration too large to represent",
+            format!("{TARGET}{PAYLOAD}[load]\nrate = \"1/s\"\nduration = \"99999999999999999999s\"\n"),
+            &["duration", "99999999999999999999s", "30s"],
+        ),
+        case(
+            "integer beyond the u32 range",
+            with_load("max_in_flight = 99999999999\n"),
+            &["max_in_flight", "99999999999", "4294967295"],
+        ),
+        case(
+            "unknown payload encoding",
+            format!("{TARGET}{PAYLOAD}encoding = \"jpeg\"\n{LOAD}"),
+            &["payload.encoding", "jpeg", "binary"],
+        ),
+        case(
+            "host with a space",
+            with_target("host = \"my host\"\n"),
+            &["target.host", "my host", "ml-api.local"],
+        ),
+        case(
+            "header value with a newline",
+            with_target("headers = { \"x-trace\" = \"a\\nb\" }\n"),
+            &["target.headers", "x-trace", "newline", "remove"],
+        ),
+        case(
+            "gate ratio above 100%",
+            format!("{TARGET}{PAYLOAD}{LOAD}[gates]\nerror_rate = \"< 150%\"\n"),
+            &["gates.error_rate", "150%", "1%"],
+        ),
+        case(
+            "gate with a negative latency",
+            format!("{TARGET}{PAYLOAD}{LOAD}[gates]\np99 = \"< -5ms\"\n"),
+            &["gates.p99", "-5ms", "0 or more"],
+        ),
+        case(
+            "gate of an unknown percentile",
+            format!("{TARGET}{PAYLOAD}{LOAD}[gates]\np101 = \"< 5ms\"\n"),
+            &["p101", "p99"],
+        ),
+        case(
+            "stage of zero duration",
+            format!("{TARGET}{PAYLOAD}[load]\n[[load.stages]]\nrate = \"10/s\"\nduration = \"0s\"\n"),
+            &["load.stages[0].duration", "30s"],
+        ),
+        case(
+            "stage without a load",
+            format!("{TARGET}{PAYLOAD}[load]\n[[load.stages]]\nduration = \"1s\"\n"),
+            &["load.stages[0].rate", "100/s"],
+        ),
+        case(
+            "stages mixing rate and concurrency",
+            format!(
+                "{TARGET}{PAYLOAD}[load]\n[[load.stages]]\nrate = \"10/s\"\nduration = \"1s\"\n\
+                 [[load.stages]]\nconcurrency = 4\nduration = \"1s\"\n"
+            ),
+            &["load.stages", "only rate stages"],
+        ),
+        case(
+            "secret header name with a space",
+            with_target("secret_headers = [\"x tenant\"]\n"),
+            &["target.secret_headers", "x tenant", "header name"],
+        ),
+        case(
+            "empty version",
+            with_target("version = \"\"\n"),
+            &["target.version", "\"1\""],
+        ),
+        case(
+            "negative route weight",
+            format!("{TARGET}{PAYLOAD}{LOAD}[routes]\nexpected = {{ a = -1, b = 1 }}\n"),
+            &["routes.expected", "-1", "0 or more"],
+        ),
+        case(
+            "significance level above 1",
+            format!("{TARGET}{PAYLOAD}{LOAD}[routes]\nalpha = 2.0\n"),
+            &["routes.alpha", "2", "0.01"],
+        ),
+        case(
+            "dataset path is a folder",
+            format!("{TARGET}[payload]\ndataset = \"payloads\"\n{LOAD}"),
+            &["payload.dataset", "payloads", "check the path"],
+        ),
+        payload_case(
+            "payload FP16 value beyond its range",
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP16","data":[1e10]}]}"#,
+            &["payload.file", "`x`", "FP16", "largest finite"],
+        ),
+        payload_case(
+            "payload FP32 value beyond its range",
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1e39]}]}"#,
+            &["payload.file", "`x`", "FP32", "largest finite"],
+        ),
+        payload_case(
+            "payload input with an empty name",
+            r#"{"inputs":[{"name":"","shape":[1],"datatype":"FP32","data":[1]}]}"#,
+            &["payload.file", "input #1", "empty `name`"],
+        ),
+        payload_case(
+            "payload shape too large to count",
+            r#"{"inputs":[{"name":"x","shape":[4611686018427387904,4611686018427387904,4611686018427387904],"datatype":"FP32","data":[]}]}"#,
+            &["payload.file", "`x`", "0 elements", "fix the shape"],
+        ),
+        payload_case(
+            "payload nested 200 levels deep",
+            format!(
+                r#"{{"inputs":[{{"name":"x","shape":[1],"datatype":"FP32","data":{}1{}}}]}}"#,
+                "[".repeat(200),
+                "]".repeat(200)
+            )
+            .leak(),
+            &["payload.file", "recursion limit", "\"inputs\""],
+        ),
+    ]);
+
     // Flags that conflict with or break the scenario.
-    let flag_cases: [(&'static str, Vec<&'static str>, Vec<&'static str>); 7] = [
+    let flag_cases: [(&'static str, Vec<&'static str>, Vec<&'static str>); 9] = [
         (
             "rate and concurrency flags together",
             vec!["--rate", "5/s", "--concurrency", "2"],
@@ -454,6 +586,16 @@ fn scenario_cases() -> Vec<Case> {
             "zero connections flag",
             vec!["--connections", "0"],
             vec!["--connections", "1 or more"],
+        ),
+        (
+            "duration flag shorter than one request gap",
+            vec!["--duration", "1ms"],
+            vec!["--duration", "1ms", "100ms"],
+        ),
+        (
+            "rate flag too large to represent",
+            vec!["--rate", "1e400/s"],
+            vec!["--rate", "1e400/s", "too large"],
         ),
     ];
     for (name, args, expect) in flag_cases {

@@ -135,6 +135,15 @@ impl Gate {
             )));
         }
         let threshold = parse_threshold(threshold_text, metric.unit).map_err(error)?;
+        // Shares of requests lie in [0, 1]; only `achieved` (achieved / target rate) may
+        // exceed 1.
+        if metric.unit == Unit::Ratio && metric.text != "achieved" && threshold > 1.0 {
+            return Err(error(format!(
+                "threshold `{threshold_text}` is above 100%, and {} is a share of requests \
+                 between 0 and 1; write e.g. 0.01 or 1%",
+                metric.text
+            )));
+        }
         Ok(Gate {
             name: format!("{}{}{}", metric.text, op.symbol(), threshold_text),
             metric,
@@ -327,6 +336,11 @@ fn parse_threshold(text: &str, unit: Unit) -> Result<f64, String> {
     if !number.is_finite() {
         return Err(format!("threshold `{text}` is not a finite number"));
     }
+    if number < 0.0 {
+        return Err(format!(
+            "threshold `{text}` is negative; write a threshold of 0 or more"
+        ));
+    }
     match unit {
         Unit::Milliseconds => {
             let per_unit = match suffix {
@@ -348,14 +362,19 @@ fn parse_threshold(text: &str, unit: Unit) -> Result<f64, String> {
             };
             Ok(number * per_unit)
         }
-        Unit::Ratio => match suffix {
-            "%" => Ok(number / 100.0),
-            "" => Ok(number),
-            other => Err(format!(
-                "threshold `{text}` has unknown unit `{other}`; write a fraction (0.001) or a \
-                 percentage (0.1%)"
-            )),
-        },
+        Unit::Ratio => {
+            let ratio = match suffix {
+                "%" => number / 100.0,
+                "" => number,
+                other => {
+                    return Err(format!(
+                        "threshold `{text}` has unknown unit `{other}`; write a fraction (0.001) \
+                         or a percentage (0.1%)"
+                    ))
+                }
+            };
+            Ok(ratio)
+        }
         Unit::Count => match suffix {
             "" => Ok(number),
             other => Err(format!(

@@ -212,9 +212,13 @@ pub enum TensorError {
 }
 
 impl Tensor {
-    /// Number of elements the shape declares.
+    /// Number of elements the shape declares, saturating at `u128::MAX` for shapes too large to
+    /// count.
     pub fn expected_count(shape: &[i64]) -> u128 {
-        shape.iter().map(|d| (*d).max(0) as u128).product()
+        shape
+            .iter()
+            .try_fold(1u128, |count, d| count.checked_mul((*d).max(0) as u128))
+            .unwrap_or(u128::MAX)
     }
 
     /// Checks the shape against the element count and the data family against the datatype.
@@ -251,7 +255,31 @@ impl Tensor {
                 value: format!("{bad} (outside {low}..={high})"),
             });
         }
+        if let Some(bad) = self.float_overflow() {
+            return Err(TensorError::BadValue {
+                name: self.name.clone(),
+                datatype: self.datatype,
+                value: format!("{bad} (beyond the largest finite {})", self.datatype),
+            });
+        }
         Ok(())
+    }
+
+    /// Finds the first finite value that becomes infinite in this tensor's float datatype.
+    fn float_overflow(&self) -> Option<f64> {
+        let TensorData::Float(values) = &self.data else {
+            return None;
+        };
+        let overflows = |v: f64| match self.datatype {
+            Datatype::Fp16 => half::f16::from_f64(v).is_infinite(),
+            Datatype::Bf16 => half::bf16::from_f64(v).is_infinite(),
+            Datatype::Fp32 => (v as f32).is_infinite(),
+            _ => false,
+        };
+        values
+            .iter()
+            .copied()
+            .find(|v| v.is_finite() && overflows(*v))
     }
 
     fn out_of_range(&self) -> Option<i128> {
@@ -271,7 +299,13 @@ impl InferRequest {
             return Err(TensorError::NoInputs);
         }
         let mut names = std::collections::HashSet::new();
-        for input in &self.inputs {
+        for (index, input) in self.inputs.iter().enumerate() {
+            if input.name.is_empty() {
+                return Err(TensorError::Malformed(format!(
+                    "input #{} has an empty `name`; give every input the name the model expects",
+                    index + 1
+                )));
+            }
             if !names.insert(input.name.as_str()) {
                 return Err(TensorError::DuplicateName(input.name.clone()));
             }
@@ -402,6 +436,32 @@ mod tests {
             TensorData::Float(vec![1.0, 2.0, 3.5, 4.0])
         );
         assert_eq!(request.inputs[0].shape, vec![2, 2]);
+    }
+
+    #[test]
+    fn expected_count_saturates() {
+        let huge = 1i64 << 62;
+        assert_eq!(Tensor::expected_count(&[huge, huge, huge]), u128::MAX);
+        assert_eq!(Tensor::expected_count(&[huge, 4]), 1u128 << 64);
+        assert_eq!(Tensor::expected_count(&[]), 1);
+    }
+
+    #[test]
+    fn rejects_float_beyond_datatype() {
+        for (datatype, value) in [("FP16", "65520"), ("BF16", "3.4e38"), ("FP32", "3.5e38")] {
+            let text = format!(
+                r#"{{"inputs":[{{"name":"x","shape":[1],"datatype":"{datatype}","data":[{value}]}}]}}"#
+            );
+            let message = parse(&text).unwrap_err().to_string();
+            assert!(message.contains("largest finite"), "{datatype}: {message}");
+        }
+        // The largest finite values themselves are accepted.
+        for (datatype, value) in [("FP16", "65504"), ("FP32", "3.4e38")] {
+            let text = format!(
+                r#"{{"inputs":[{{"name":"x","shape":[1],"datatype":"{datatype}","data":[{value}]}}]}}"#
+            );
+            assert!(parse(&text).is_ok(), "{datatype} {value}");
+        }
     }
 
     #[test]

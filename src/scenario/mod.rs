@@ -209,7 +209,7 @@ fn plain_type_names(message: &str) -> String {
     for (rust, toml) in [
         (
             "expected u32",
-            "expected a whole number of 0 or more (a TOML integer)",
+            "expected a whole number from 0 to 4294967295 (a TOML integer)",
         ),
         (
             "expected u64",

@@ -27,6 +27,15 @@ pub fn build(
         (Some("binary"), false) => Encoding::Binary,
         (None, true) | (Some("typed"), true) => Encoding::Typed,
         (Some("raw"), true) => Encoding::Raw,
+        (Some(other), _) if !["json", "binary", "typed", "raw"].contains(&other) => {
+            return Err(invalid(
+                "payload.encoding",
+                format!(
+                    "= {other:?} is not a payload encoding; use json or binary for REST, typed \
+                     or raw for gRPC"
+                ),
+            ));
+        }
         (Some(other), _) => {
             let choices = if grpc {
                 "typed or raw for gRPC"

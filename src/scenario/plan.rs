@@ -390,12 +390,20 @@ fn build_target(
         }
     }
     if let Some(host) = &section.host {
-        HeaderValue::try_from(host.trim()).map_err(|_| {
-            invalid(
+        // A Host header is an authority without credentials: a host name and an optional port.
+        let trimmed = host.trim();
+        let valid = !trimmed.is_empty()
+            && !trimmed.contains('@')
+            && trimmed.parse::<http::uri::Authority>().is_ok();
+        if !valid {
+            return Err(invalid(
                 "target.host",
-                format!("= {host:?} is not a valid Host header value"),
-            )
-        })?;
+                format!(
+                    "= {host:?} is not a valid Host header value; write a host name with an \
+                     optional port, e.g. ml-api.local or ml-api.local:8080"
+                ),
+            ));
+        }
     }
 
     let timeout = overrides.timeout.or(section.timeout).map(|d| d.0);
@@ -493,10 +501,19 @@ pub fn parse_base_url(url: &str) -> Result<Uri, String> {
 }
 
 fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
-    let header_name = HeaderName::try_from(name.trim().to_ascii_lowercase())
-        .map_err(|_| format!("header name {name:?} is not a valid HTTP header name"))?;
-    let header_value = HeaderValue::try_from(value.trim())
-        .map_err(|_| format!("value of header {name:?} contains characters not allowed in HTTP"))?;
+    let header_name = HeaderName::try_from(name.trim().to_ascii_lowercase()).map_err(|_| {
+        format!(
+            "header name {name:?} is not a valid HTTP header name; use letters, digits and \
+                 -, e.g. x-request-id"
+        )
+    })?;
+    // The value is not shown, because it may be a credential.
+    let header_value = HeaderValue::try_from(value.trim()).map_err(|_| {
+        format!(
+            "value of header {name:?} contains a control character (such as a newline) that \
+             HTTP does not allow; remove it"
+        )
+    })?;
     Ok((header_name, header_value))
 }
 
@@ -696,6 +713,23 @@ fn build_load(
             key_or_flag(overrides.duration.is_some(), "load.duration", "--duration"),
             "= 0; use a positive duration such as 30s".into(),
         ));
+    }
+    if let LoadMode::Open { rate, .. } = mode {
+        // Shorter than the gap between two requests: at most the first request is sent, and
+        // the achieved rate over such a window means nothing.
+        let gap = Duration::from_secs_f64(1.0 / rate);
+        if duration < gap {
+            return Err(invalid(
+                key_or_flag(overrides.duration.is_some(), "load.duration", "--duration"),
+                format!(
+                    "= {} is shorter than the {} between two requests at {rate}/s; use a \
+                     duration of at least {} or a higher rate",
+                    HumanDuration(duration),
+                    HumanDuration(gap),
+                    HumanDuration(gap)
+                ),
+            ));
+        }
     }
     let warmup = overrides
         .warmup

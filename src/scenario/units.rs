@@ -47,6 +47,11 @@ impl FromStr for Rate {
                 "invalid rate `{text}`: `{number}` is not a number; write it as 250/s or 1000/min"
             )
         })?;
+        if value.is_infinite() && value > 0.0 {
+            return Err(format!(
+                "invalid rate `{text}`: `{number}` is too large; use a rate such as 250/s"
+            ));
+        }
         if !value.is_finite() || value <= 0.0 {
             return Err(format!(
                 "invalid rate `{text}`: a rate must be greater than zero, for example 250/s"
