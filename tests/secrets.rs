@@ -143,10 +143,38 @@ fn secret_headers_never_written() {
         stderr.contains("visible-model-header"),
         "non-secret headers stay visible"
     );
-    for (source, bytes) in &texts {
+    assert_no_secret(&texts);
+
+    // compare reads the run folder back and writes its own reports beside the given folder.
+    let compared = temp.path().join("compare");
+    let compare = inferload(&[
+        "compare",
+        out.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--out",
+        compared.to_str().unwrap(),
+    ]);
+    assert!(
+        compared.join("compare.json").is_file(),
+        "{}",
+        describe(&compare)
+    );
+    let mut texts = vec![
+        ("compare stdout".to_string(), compare.stdout),
+        ("compare stderr".to_string(), compare.stderr),
+    ];
+    for file in files_under(&compared) {
+        texts.push((file.display().to_string(), std::fs::read(&file).unwrap()));
+    }
+    assert_no_secret(&texts);
+}
+
+/// Fails when any text contains a secret value, or its first 10 characters as a kept prefix
+/// of an error body would cut it.
+fn assert_no_secret(texts: &[(String, Vec<u8>)]) {
+    for (source, bytes) in texts {
         let text = String::from_utf8_lossy(bytes);
         for (name, value) in SECRETS {
-            // Also a start of it, as a kept prefix of an error body would cut it.
             let credential = value.split_once(' ').map_or(*value, |(_, c)| c);
             assert!(
                 !text.contains(&credential[..10]),
@@ -154,4 +182,63 @@ fn secret_headers_never_written() {
             );
         }
     }
+}
+
+#[test]
+fn secret_headers_never_in_sweep() {
+    let (url, seen) = echo_server();
+    let temp = tempfile::tempdir().unwrap();
+    let text = basic_scenario(&url).replace(
+        "model = \"m\"\n",
+        &format!(
+            "model = \"m\"\npreflight = false\nsecret_headers = [\"X-Tenant-Id\"]\n\
+             [target.headers]\nauthorization = \"{}\"\ncookie = \"{}\"\nx-api-key = \"{}\"\n",
+            SECRETS[0].1, SECRETS[1].1, SECRETS[3].1
+        ),
+    );
+    let path = scenario(temp.path(), &text);
+    let out = temp.path().join("sweep");
+    let proxy = format!("proxy-authorization: {}", SECRETS[2].1);
+    let token = format!("x-auth-token: {}", SECRETS[4].1);
+    let tenant = format!("x-tenant-id: {}", SECRETS[5].1);
+    let output = std::process::Command::new(bin())
+        .arg("sweep")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .args(["--rates", "20", "--max-error-rate", "1%"])
+        .args([
+            "--step-warmup",
+            "1s",
+            "--window",
+            "1s",
+            "--max-windows",
+            "2",
+        ])
+        .args(["-H", &proxy, "-H", &token, "-H", &tenant])
+        .output()
+        .unwrap();
+    assert!(out.join("summary.json").is_file(), "{}", describe(&output));
+
+    // Every step failed with 401 bodies that echo the headers, so the secrets were sent and
+    // came back.
+    let received = seen.lock().unwrap().join("\n");
+    for (name, value) in SECRETS {
+        assert!(received.contains(value), "{name} was not sent: {received}");
+    }
+    let files = files_under(&out);
+    assert!(
+        files
+            .iter()
+            .any(|f| f.ends_with("summary.json") && f.parent() != Some(&out)),
+        "the sweep wrote no step folder: {files:?}"
+    );
+    let mut texts = vec![
+        ("stdout".to_string(), output.stdout),
+        ("stderr".to_string(), output.stderr),
+    ];
+    for file in files {
+        texts.push((file.display().to_string(), std::fs::read(&file).unwrap()));
+    }
+    assert_no_secret(&texts);
 }
