@@ -92,21 +92,28 @@ fn read_counts(path: &Path) -> Result<Vec<IntervalCounts>, RegressError> {
         })
 }
 
-/// Reads every tagged interval histogram of an interval log as (start offset, tag, histogram).
-fn read_hlog(path: &Path) -> Result<Vec<(Duration, String, Histogram<u64>)>, RegressError> {
+/// One tagged histogram of an interval log: its start offset, tag and histogram.
+pub type TaggedInterval = (Duration, String, Histogram<u64>);
+
+/// Reads every tagged interval histogram of the interval log at `path`.
+fn read_hlog(path: &Path) -> Result<Vec<TaggedInterval>, RegressError> {
     let text = std::fs::read(path).map_err(|source| RegressError::Read {
         path: path.to_owned(),
         source,
     })?;
-    let invalid = |message: String| RegressError::Invalid {
+    parse_hlog(&text).map_err(|message| RegressError::Invalid {
         path: path.to_owned(),
         message,
-    };
+    })
+}
+
+/// Parses the tagged interval histograms of an HdrHistogram interval log; untagged intervals
+/// and comment lines are skipped. The error names the histogram that cannot be decoded.
+pub fn parse_hlog(text: &[u8]) -> Result<Vec<TaggedInterval>, String> {
     let mut deserializer = Deserializer::new();
     let mut out = Vec::new();
-    for entry in IntervalLogIterator::new(&text) {
-        let entry =
-            entry.map_err(|e| invalid(format!("not an HdrHistogram interval log: {e:?}")))?;
+    for entry in IntervalLogIterator::new(text) {
+        let entry = entry.map_err(|e| format!("not an HdrHistogram interval log: {e:?}"))?;
         let LogEntry::Interval(interval) = entry else {
             continue;
         };
@@ -115,21 +122,10 @@ fn read_hlog(path: &Path) -> Result<Vec<(Duration, String, Histogram<u64>)>, Reg
         };
         let bytes = BASE64_STANDARD
             .decode(interval.encoded_histogram())
-            .map_err(|e| {
-                invalid(format!(
-                    "histogram `{}` is not valid base64: {e}",
-                    tag.as_str()
-                ))
-            })?;
-        let histogram: Histogram<u64> =
-            deserializer
-                .deserialize(&mut bytes.as_slice())
-                .map_err(|e| {
-                    invalid(format!(
-                        "histogram `{}` cannot be decoded: {e:?}",
-                        tag.as_str()
-                    ))
-                })?;
+            .map_err(|e| format!("histogram `{}` is not valid base64: {e}", tag.as_str()))?;
+        let histogram: Histogram<u64> = deserializer
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| format!("histogram `{}` cannot be decoded: {e:?}", tag.as_str()))?;
         out.push((
             interval.start_timestamp(),
             tag.as_str().to_string(),
