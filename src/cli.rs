@@ -84,7 +84,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
 
-    /// Print no progress lines.
+    /// Print no progress (by default a bar on stderr when it is a terminal, else a line every
+    /// 5 intervals).
     #[arg(short, long)]
     pub quiet: bool,
 
@@ -93,7 +94,7 @@ pub struct RunArgs {
     #[arg(long = "gate", value_name = "GATE")]
     pub gates: Vec<String>,
 
-    /// Per-request CSV output; not supported yet (the run is rejected with a message).
+    /// Also write requests.csv, one row per completed request (times in microseconds).
     #[arg(long)]
     pub requests_csv: bool,
 

@@ -199,6 +199,30 @@ fn assert_complete_results(dir: &Path) -> serde_json::Value {
     for (i, row) in rows.iter().enumerate() {
         assert_eq!(row.index, i as u64);
     }
+    let partial = summary["partial"].as_bool().unwrap();
+    let last = rows.last().unwrap();
+    assert_eq!(last.interrupted, partial, "last intervals.csv row {last:?}");
+    if !partial {
+        assert!(rows.iter().all(|r| !r.interrupted), "{rows:?}");
+    }
+
+    // requests.csv, when the run wrote one: a row per completed request.
+    if let Some(written) = summary["requests_csv"].as_object() {
+        let mut reader = csv::Reader::from_path(dir.join("requests.csv")).unwrap();
+        let rows: Vec<inferload::stats::request_log::RequestRow> = reader
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .expect("every requests.csv row parses");
+        assert_eq!(Some(rows.len() as u64), written["rows"].as_u64());
+        assert_eq!(written["dropped"].as_u64(), Some(0));
+        let completed = count_at(&summary, "/requests/ok")
+            + count_at(&summary, "/requests/errors")
+            + count_at(&summary, "/requests/warmup_ok")
+            + count_at(&summary, "/requests/warmup_errors");
+        assert_eq!(rows.len() as u64, completed, "requests.csv rows");
+    } else {
+        assert!(!dir.join("requests.csv").exists());
+    }
 
     // latency.hgrm ends at the full count.
     let hgrm = std::fs::read_to_string(dir.join("latency.hgrm")).unwrap();
@@ -403,6 +427,7 @@ fn sigint_leaves_partial_results() {
             "3s",
             "--gate",
             "p99<1s",
+            "--requests-csv",
         ],
     );
     // Half-way: 15 one-second intervals written.
@@ -428,6 +453,12 @@ fn sigint_leaves_partial_results() {
     assert!(hlog.contains("#[Partial"), "the hlog is not marked partial");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("stopping"), "{stderr}");
+
+    // `report` reads the partial folder back and reports that it is partial.
+    let report = inferload(&["report", out.to_str().unwrap()]);
+    assert_eq!(report.status.code(), Some(0), "{}", describe(&report));
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(text.contains("PARTIAL: the run was interrupted"), "{text}");
 }
 
 #[test]
@@ -450,6 +481,7 @@ fn second_signal_stops_at_once() {
             "20s",
             "--stop-grace",
             "20s",
+            "--requests-csv",
         ],
     );
     wait_for_intervals(&out, 2, Duration::from_secs(20));

@@ -60,7 +60,7 @@ fn report_repeats_run_output() {
     let temp = tempfile::tempdir().unwrap();
     let path = scenario(temp.path(), &full_scenario(&server.url));
     let out = temp.path().join("out");
-    let (run_output, _) = run(&path, &out, &["--gate", "p99<1ms", "--gate", "p99<1s"]);
+    let (run_output, summary) = run(&path, &out, &["--gate", "p99<1ms", "--gate", "p99<1s"]);
     assert_eq!(
         run_output.status.code(),
         Some(3),
@@ -78,6 +78,33 @@ fn report_repeats_run_output() {
     let output = report(&out);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert_eq!(stdout(&output), printed);
+
+    // summary.md has the split and breakdown tables, with the figures of summary.json.
+    let summary = summary.expect("summary.json written");
+    let markdown = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        markdown.contains("| split | expected | observed |"),
+        "{markdown}"
+    );
+    for (label, route) in summary["split_test"]["routes"].as_object().unwrap() {
+        let row = format!(
+            "| {label} | {:.2}% | {:.2}% |",
+            route["expected_share"].as_f64().unwrap() * 100.0,
+            route["observed_share"].as_f64().unwrap() * 100.0
+        );
+        assert!(markdown.contains(&row), "no {row} in {markdown}");
+    }
+    assert!(markdown.contains("| breakdown | p50 ms |"), "{markdown}");
+    for name in ["ingress", "model-server"] {
+        let hop = &summary["hops"][name]["latency_ms"];
+        let row = format!(
+            "| {name} | {:.3} | {:.3} | {:.3} |",
+            hop["p50"].as_f64().unwrap(),
+            hop["p95"].as_f64().unwrap(),
+            hop["mean"].as_f64().unwrap()
+        );
+        assert!(markdown.contains(&row), "no {row} in {markdown}");
+    }
 }
 
 #[test]

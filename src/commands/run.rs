@@ -69,9 +69,7 @@ pub async fn execute(
     quiet: bool,
 ) -> Result<(Summary, std::path::PathBuf), CommandError> {
     let mut sinks: Vec<Box<dyn IntervalSink>> = Vec::new();
-    if !quiet {
-        sinks.push(Box::new(console::PlainProgress::new(5)));
-    }
+    sinks.extend(report::progress::sink(&plan, quiet));
     let executed = execute_with(plan, sinks, StopSignal::new()).await?;
     Ok((executed.summary, executed.run_dir))
 }
@@ -147,6 +145,14 @@ pub async fn execute_with(
     let intervals =
         crate::regress::record::IntervalRecorder::new(plan.load.warmup, plan.load.duration);
     sinks.push(intervals.sink());
+    let request_csv = if plan.output.requests_csv {
+        let file = report::requests::RequestCsv::create(&run_dir, plan.route_header.clone())
+            .map_err(|e| file_error(report::requests::FILE, e))?;
+        Some(file)
+    } else {
+        None
+    };
+    let request_log = request_csv.as_ref().map(|file| file.log());
 
     let model_scrape = ModelScrape::start(&plan).await;
     let lanes = engine::lane_count(&plan);
@@ -156,25 +162,25 @@ pub async fn execute_with(
             let addr = connector.addr;
             let prepared = Http1Transport::new(&plan, connector).map_err(CommandError::Usage)?;
             let transport = std::sync::Arc::new(RawHttp1Transport::new(&plan, &prepared, addr));
-            engine::run(&plan, transport, lanes, &mut sinks, stop).await
+            engine::run(&plan, transport, lanes, &mut sinks, stop, request_log).await
         }
         Transport::Http1 => {
             let transport = std::sync::Arc::new(
                 Http1Transport::new(&plan, connector).map_err(CommandError::Usage)?,
             );
-            engine::run(&plan, transport, lanes, &mut sinks, stop).await
+            engine::run(&plan, transport, lanes, &mut sinks, stop, request_log).await
         }
         Transport::Http2 => {
             let transport = std::sync::Arc::new(
                 Http2Transport::new(&plan, connector).map_err(CommandError::Usage)?,
             );
-            engine::run(&plan, transport, lanes, &mut sinks, stop).await
+            engine::run(&plan, transport, lanes, &mut sinks, stop, request_log).await
         }
         Transport::Grpc => {
             let transport = std::sync::Arc::new(
                 GrpcTransport::new(&plan, connector).map_err(CommandError::Usage)?,
             );
-            engine::run(&plan, transport, lanes, &mut sinks, stop).await
+            engine::run(&plan, transport, lanes, &mut sinks, stop, request_log).await
         }
     };
     signals.abort();
@@ -188,6 +194,12 @@ pub async fn execute_with(
         base.to_string()
     };
     let mut summary = Summary::build(&plan, &outcome, &target_url);
+    if let Some(file) = request_csv {
+        let rows = file
+            .finish()
+            .map_err(|e| file_error(report::requests::FILE, e))?;
+        summary.requests_csv = Some(rows);
+    }
     if let Some(window) = model_scrape.finish().await {
         report::breakdown::attach(&mut summary, &plan, &outcome.totals.counts, Some(window));
     }

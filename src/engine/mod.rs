@@ -20,6 +20,7 @@ pub use stop::StopSignal;
 use crate::scenario::stages;
 use crate::scenario::{AtCapacity, LoadMode, RunPlan, Transport as TransportKind};
 use crate::schedule::{self, Schedule};
+use crate::stats::request_log::RequestLog;
 use crate::stats::{Counts, IntervalSnapshot, PacerCounts, Recorder, Totals};
 use crate::transport::{Job, Lane, Transport};
 
@@ -68,20 +69,27 @@ pub fn lane_count(plan: &RunPlan) -> usize {
     }
 }
 
-/// Runs the load of `plan` over `transport`, feeding every interval to `sinks`.
+/// Runs the load of `plan` over `transport`, feeding every interval to `sinks` and, when
+/// given, every completed request to `request_log`.
 pub async fn run<T: Transport>(
     plan: &RunPlan,
     transport: T,
     lanes: usize,
     sinks: &mut [Box<dyn IntervalSink>],
     stop: StopSignal,
+    request_log: Option<Arc<RequestLog>>,
 ) -> RunOutcome {
     let shard_count = lanes.min(4 * thread::available_parallelism().map_or(2, |n| n.get()));
-    let recorder = Arc::new(
-        Recorder::new(shard_count, plan.route_header.clone()).with_hops(plan.hops.clone()),
-    );
     let started_at = SystemTime::now();
     let start = Instant::now() + START_LEAD;
+    if let Some(log) = &request_log {
+        log.set_start(start);
+    }
+    let recorder = Arc::new(
+        Recorder::new(shard_count, plan.route_header.clone())
+            .with_hops(plan.hops.clone())
+            .with_request_log(request_log),
+    );
     let measure_start = start + plan.load.warmup;
     let end = measure_start + plan.load.duration;
 
@@ -210,7 +218,8 @@ pub async fn run<T: Transport>(
             _ = stop.stopped() => {}
         }
         if Instant::now() >= next_tick {
-            let snapshot = collector.collect(next_tick);
+            let mut snapshot = collector.collect(next_tick);
+            snapshot.interrupted = is_interrupted(&stop);
             for sink in sinks.iter_mut() {
                 sink.on_interval(&snapshot);
             }
@@ -220,9 +229,13 @@ pub async fn run<T: Transport>(
 
     tasks.abort_all();
     let finished = Instant::now();
-    let snapshot = collector.collect(finished.max(start));
+    let mut snapshot = collector.collect(finished.max(start));
+    snapshot.interrupted = is_interrupted(&stop);
+    // An interrupted run always ends with a snapshot marked interrupted, even an empty one, so
+    // the interval files show the interruption.
     if snapshot.counts.completed() + snapshot.counts.warmup_ok + snapshot.counts.warmup_errors > 0
         || snapshot.pacer.sent + snapshot.pacer.dropped > 0
+        || snapshot.interrupted
     {
         for sink in sinks.iter_mut() {
             sink.on_interval(&snapshot);
@@ -264,6 +277,12 @@ pub async fn run<T: Transport>(
 /// groups, late by at most this gap plus the kernel's wake-up delay (the lag records it);
 /// requests further apart each get their own precise wake-up.
 const MIN_WAKE_GAP: Duration = Duration::from_micros(100);
+
+/// Returns whether a stop signal has interrupted the run; a plan finished early on purpose
+/// (see [`StopSignal::finish`]) is not interrupted.
+fn is_interrupted(stop: &StopSignal) -> bool {
+    stop.is_stopping() && stop.finished_at().is_none()
+}
 
 /// Releases open-loop requests at their deadlines, on its own thread.
 struct Pacer {
@@ -391,6 +410,7 @@ impl Collector {
             counts,
             pacer,
             in_flight: self.recorder.in_flight(),
+            interrupted: false,
         };
         self.index += 1;
         self.last_end = end;

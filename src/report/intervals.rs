@@ -34,6 +34,10 @@ pub struct IntervalRow {
     pub p90_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub max_ms: Option<f64>,
+    /// True for intervals collected after Ctrl-C or SIGTERM stopped the run. The last row of
+    /// an interrupted run always has it; a run whose last row has it is partial.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 impl IntervalRow {
@@ -65,6 +69,7 @@ impl IntervalRow {
             p90_ms: at(0.90),
             p99_ms: at(0.99),
             max_ms: (!latency.is_empty()).then(|| latency.max() as f64 / 1000.0),
+            interrupted: snapshot.interrupted,
         }
     }
 }

@@ -11,6 +11,103 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
+/// Formats an optional number with 3 decimals, or `-`.
+fn optional(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"))
+}
+
+/// Renders the split test: expected and observed share with its 95% interval per route.
+fn render_split(out: &mut String, summary: &Summary) {
+    let Some(split) = &summary.split_test else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "| split | expected | observed | 95% interval |\n|---|---:|---:|---:|"
+    );
+    for (label, route) in &split.routes {
+        let _ = writeln!(
+            out,
+            "| {} | {:.2}% | {:.2}% | {:.2}% - {:.2}% |",
+            cell(label),
+            route.expected_share * 100.0,
+            route.observed_share * 100.0,
+            route.ci_low * 100.0,
+            route.ci_high * 100.0
+        );
+    }
+    let verdict = match split.p_value {
+        Some(p) => format!(
+            "chi-square {:.3} (dof {}), p = {p:.4}: {} at alpha {}",
+            split.chi_square.unwrap_or(f64::NAN),
+            split.dof,
+            if split.imbalanced {
+                "**imbalanced**"
+            } else {
+                "consistent with the expected split"
+            },
+            split.alpha
+        ),
+        None => "no successful responses to test".to_string(),
+    };
+    let _ = writeln!(out, "\n{verdict}\n");
+}
+
+/// Renders the latency breakdown, outside in, as the console does.
+fn render_breakdown(out: &mut String, summary: &Summary) {
+    if summary.hops.is_empty() {
+        return;
+    }
+    let mut components: Vec<_> = summary.hops.iter().collect();
+    components.sort_by_key(|(_, hop)| hop.position);
+    let _ = writeln!(
+        out,
+        "| breakdown | p50 ms | p95 ms | mean ms | share | resolution | missing |\n\
+         |---|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut mean_total = 0.0;
+    for (name, hop) in components {
+        mean_total += hop.latency_ms.mean.unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            cell(name),
+            optional(hop.latency_ms.p50),
+            optional(hop.latency_ms.p95),
+            optional(hop.latency_ms.mean),
+            hop.share
+                .map_or_else(|| "-".to_string(), |s| format!("{:.1}%", s * 100.0)),
+            hop.resolution_ms
+                .map_or_else(|| "-".to_string(), |r| format!("{r} ms")),
+            hop.missing
+        );
+    }
+    let _ = writeln!(out, "| sum of means | | | {mean_total:.3} | | | |");
+    let _ = writeln!(
+        out,
+        "| mean latency | | | {:.3} | | | |\n",
+        summary.latency_ms.mean
+    );
+    if let Some(model) = &summary.model_metrics {
+        for (name, check) in &model.count_check {
+            let _ = writeln!(
+                out,
+                "Successes of `{}`: inferload {}, model server {} ({}, warm-up included).\n",
+                cell(name),
+                check.inferload,
+                check
+                    .server
+                    .map_or_else(|| "-".to_string(), |c| c.to_string()),
+                if check.equal {
+                    "equal"
+                } else {
+                    "**different**"
+                }
+            );
+        }
+    }
+}
+
 /// Renders the summary as Markdown.
 pub fn render(summary: &Summary) -> String {
     let mut out = String::new();
@@ -123,6 +220,9 @@ pub fn render(summary: &Summary) -> String {
         }
         out.push('\n');
     }
+
+    render_split(&mut out, summary);
+    render_breakdown(&mut out, summary);
 
     if !summary.errors.by_kind.is_empty() {
         let _ = writeln!(out, "| error kind | count |\n|---|---:|");

@@ -10,6 +10,8 @@ pub mod hlog;
 pub mod intervals;
 pub mod junit;
 pub mod markdown;
+pub mod progress;
+pub mod requests;
 pub mod saved;
 pub mod stream;
 pub mod summary;

@@ -56,8 +56,8 @@ pub enum SavedError {
     )]
     NotResults { dir: PathBuf },
     #[error(
-        "{dir} is missing {file}, which every run writes; the run may have been cut short \
-             before it wrote its files, or the file was removed"
+        "{dir} is missing {file}; the run may have been cut short before it wrote its files, \
+         or the file was removed"
     )]
     Missing { dir: PathBuf, file: String },
     #[error("cannot read {path}: {source}")]
@@ -220,6 +220,33 @@ fn check_run_files(dir: &Path, summary: &Summary) -> Result<(), SavedError> {
                 summary.latency_ms.count, summary.service_time_ms.count
             ),
         ));
+    }
+
+    if let Some(expected) = &summary.requests_csv {
+        let file = super::requests::FILE;
+        let path = dir.join(file);
+        if !path.is_file() {
+            return Err(SavedError::Missing {
+                dir: dir.to_path_buf(),
+                file: file.into(),
+            });
+        }
+        let mut reader =
+            csv::Reader::from_path(&path).map_err(|e| invalid(&path, e.to_string()))?;
+        let mut rows = 0u64;
+        for record in reader.records() {
+            record.map_err(|e| invalid(&path, e.to_string()))?;
+            rows += 1;
+        }
+        if rows != expected.rows {
+            return Err(invalid(
+                &path,
+                format!(
+                    "{rows} rows, but summary.json has requests_csv.rows = {}",
+                    expected.rows
+                ),
+            ));
+        }
     }
     Ok(())
 }

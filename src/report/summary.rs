@@ -52,6 +52,9 @@ pub struct Summary {
     pub gates: Vec<crate::gate::GateResult>,
     /// True when every gate passed (and when there are none).
     pub passed: bool,
+    /// Rows of `requests.csv`, when the run wrote one.
+    #[serde(default)]
+    pub requests_csv: Option<super::requests::RequestCsvSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -301,6 +304,7 @@ impl Summary {
             model_metrics: None,
             gates: Vec::new(),
             passed: true,
+            requests_csv: None,
         };
         super::breakdown::attach(&mut summary, plan, counts, None);
         summary

@@ -259,21 +259,6 @@ impl RunPlan {
             }
         };
 
-        // TODO: stream one row per request to requests.csv through a bounded channel from the
-        // recorder; until then the option is rejected rather than silently ignored.
-        if overrides.requests_csv || scenario.output.requests_csv == Some(true) {
-            return Err(invalid(
-                if overrides.requests_csv {
-                    "--requests-csv"
-                } else {
-                    "output.requests_csv"
-                },
-                "is not supported by this version (no per-request CSV writer yet); remove it \
-                 and use intervals.csv or histograms.hlog"
-                    .into(),
-            ));
-        }
-
         Ok(RunPlan {
             name,
             scenario_path: path.to_owned(),

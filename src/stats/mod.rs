@@ -10,6 +10,7 @@
 pub mod errors;
 pub mod hops;
 pub mod origin;
+pub mod request_log;
 pub mod routes;
 pub mod split;
 
@@ -436,6 +437,8 @@ pub struct Recorder {
     /// Requests released and not yet completed. Signed because a lane can record a completion
     /// just before the pacer records the release.
     in_flight: AtomicI64,
+    /// Log of every completed request, when `requests.csv` is on.
+    request_log: Option<std::sync::Arc<request_log::RequestLog>>,
 }
 
 impl Recorder {
@@ -448,7 +451,17 @@ impl Recorder {
             route_header,
             hops: Vec::new(),
             in_flight: AtomicI64::new(0),
+            request_log: None,
         }
+    }
+
+    /// Sends a row per completed request to `log` (`requests.csv`).
+    pub fn with_request_log(
+        mut self,
+        log: Option<std::sync::Arc<request_log::RequestLog>>,
+    ) -> Recorder {
+        self.request_log = log;
+        self
     }
 
     /// Sets the hops whose timing headers are read from each successful response.
@@ -473,6 +486,9 @@ impl Recorder {
             &self.route_header,
             &self.hops,
         );
+        if let Some(log) = &self.request_log {
+            log.record(lane, exchange);
+        }
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
@@ -537,6 +553,8 @@ pub struct IntervalSnapshot {
     pub counts: Counts,
     pub pacer: PacerCounts,
     pub in_flight: u64,
+    /// Whether Ctrl-C or SIGTERM had stopped the run when the interval was collected.
+    pub interrupted: bool,
 }
 
 impl IntervalSnapshot {
