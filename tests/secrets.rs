@@ -110,6 +110,7 @@ fn secret_headers_never_written() {
         .arg("--out")
         .arg(&out)
         .args(["-vv", "--rate", "20/s", "--duration", "500ms"])
+        .arg("--requests-csv")
         .args(["-H", &proxy, "-H", &token, "-H", &tenant])
         .output()
         .unwrap();
@@ -130,6 +131,10 @@ fn secret_headers_never_written() {
         "echoed secrets are replaced: {top}"
     );
 
+    assert!(
+        out.join("requests.csv").is_file(),
+        "the per-request file is among the files checked"
+    );
     let mut texts = vec![
         ("stdout".to_string(), output.stdout.clone()),
         ("stderr".to_string(), output.stderr.clone()),
