@@ -1,0 +1,1 @@
+taskset -c 1 /root/.cache/inferload-peers/oha/bin/oha http://127.0.0.1:49785/v2/models/bench/infer -z 10s -c 50 --no-tui --output-format json -m POST -D /tmp/inferload-peers-2fpv0euq/request.json -T application/json

@@ -1,0 +1,1 @@
+taskset -c 1 /work/targets/bench/release/inferload run /tmp/inferload-peers-2fpv0euq/bench-h2.toml --url http://127.0.0.1:54613 --duration 10s --warmup 0s -q --out /tmp/inferload-peers-2fpv0euq/inferload-run-15 --concurrency 100 --connections 10

@@ -1,0 +1,1 @@
+taskset -c 1 /work/targets/bench/release/inferload run /tmp/inferload-peers-2fpv0euq/bench.toml --url http://127.0.0.1:49785 --duration 10s --warmup 0s -q --out /tmp/inferload-peers-2fpv0euq/inferload-run-6 --rate 1000/s --connections 50

@@ -1,0 +1,1 @@
+taskset -c 1 /work/targets/bench/release/inferload run /tmp/inferload-peers-c1u_ckqo/bench.toml --url http://127.0.0.1:60197 --duration 300s --warmup 0s -q --out /tmp/inferload-peers-c1u_ckqo/inferload-run-1 --rate 20000/s --connections 50
