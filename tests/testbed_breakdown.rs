@@ -99,9 +99,9 @@ fn financial_breakdown_through_chain() {
     // latency, apart from components whose signed mean fell below 0 and was raised to 0 and
     // the model time, which comes from server metrics over a window that only approximately
     // matches the measured one. Sums 8.6% and 8.9% over the mean latency were seen here, so
-    // the bound is 10%, plus the coarsest header resolution: NGINX reports whole milliseconds,
-    // and on an idle machine a 1.62 ms mean latency met an NGINX request time of 1.99 ms, which
-    // raised 955 of 1000 network values to 0 and the sum to 2.04 ms.
+    // the bound is 10%, plus the coarsest header resolution because NGINX reports whole
+    // milliseconds. On an idle machine a 1.62 ms mean latency met an NGINX request time of
+    // 1.99 ms, so 955 of 1000 network values were raised to 0 and the sum reached 2.04 ms.
     // NOTE: the excess over a pure partition is not yet explained component by component.
     let latency = summary["latency_ms"]["mean"].as_f64().unwrap();
     let resolution = components

@@ -34,7 +34,7 @@ pub struct RequestCsvSummary {
     pub dropped: u64,
 }
 
-/// What the writer thread returns: rows written, rows it could not write, the first error.
+/// Result of the writer thread: rows written, rows it could not write, and the first error.
 type WriterResult = (u64, u64, Option<std::io::Error>);
 
 /// The writer of `requests.csv` and the lanes' handle on it.

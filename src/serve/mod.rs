@@ -297,7 +297,7 @@ pub async fn start_with_tls(
     })
 }
 
-/// Longest wait for a client's TLS handshake.
+/// Maximum wait for a client's TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts connections and serves each on its own task, after a TLS handshake when `tls` is

@@ -374,7 +374,7 @@ impl BodySink {
 }
 
 impl Connection {
-    /// Whether the server closed this idle connection (or sent bytes nobody asked for). The
+    /// Whether the server closed this idle connection (or sent bytes without a request). The
     /// read only reaches the kernel when the runtime saw the socket become readable, so a
     /// healthy connection costs no system call here.
     fn closed_while_idle(&self) -> bool {
@@ -391,8 +391,8 @@ impl Connection {
             .map_err(|_| ErrorKind::Reset)
     }
 
-    /// Reads until the buffer holds at least `wanted` bytes; the connection ending first is a
-    /// reset.
+    /// Reads until the buffer contains at least `wanted` bytes. A connection that ends first
+    /// is a reset.
     async fn fill(&mut self, wanted: usize) -> Result<(), ErrorKind> {
         while self.buf.len() < wanted {
             if self.read_more().await? == 0 {
@@ -816,7 +816,7 @@ mod tests {
         let server = thread::spawn(move || {
             let (mut stream, _) = listener.accept().expect("accept");
             read_request(&mut stream);
-            // Holds the connection open, answering nothing, until the test is done.
+            // Keeps the connection open without a response until the test is done.
             let _ = held.recv();
         });
         let mut lane = lane(addr, "200ms", "1MiB");
