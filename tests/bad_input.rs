@@ -208,6 +208,11 @@ fn scenario_cases() -> Vec<Case> {
             &["load.at_cap", "block", "drop"],
         ),
         case(
+            "release gap beyond the lateness threshold",
+            with_load("release_gap = \"5ms\"\n"),
+            &["release_gap", "5ms", "auto", "1ms"],
+        ),
+        case(
             "no rate and no concurrency",
             format!("{TARGET}{PAYLOAD}[load]\nduration = \"1s\"\n"),
             &["load.rate", "250/s"],

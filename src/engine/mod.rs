@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 pub use stop::StopSignal;
 
 use crate::scenario::stages;
+use crate::scenario::units::ReleaseGap;
 use crate::scenario::{AtCapacity, LoadMode, RunPlan, Transport as TransportKind};
 use crate::schedule::{self, Schedule};
 use crate::stats::request_log::RequestLog;
@@ -116,6 +117,7 @@ pub async fn run<T: Transport>(
                 start,
                 measure_start,
                 at_cap: plan.load.at_cap,
+                release_gap: plan.load.release_gap,
                 recorder: Arc::clone(&recorder),
                 stop: stop.clone(),
             };
@@ -271,13 +273,6 @@ pub async fn run<T: Transport>(
     }
 }
 
-/// Shortest time between two wake-ups of the pacer. Each wake-up costs a sleep, two context
-/// switches and a wake-up of a runtime worker, which at 20,000 req/s and one wake-up per request
-/// took more CPU than the requests themselves. Requests closer together than this go out in
-/// groups, late by at most this gap plus the kernel's wake-up delay (the lag records it);
-/// requests further apart each get their own precise wake-up.
-const MIN_WAKE_GAP: Duration = Duration::from_micros(100);
-
 /// Returns whether a stop signal has interrupted the run; a plan finished early on purpose
 /// (see [`StopSignal::finish`]) is not interrupted.
 fn is_interrupted(stop: &StopSignal) -> bool {
@@ -290,6 +285,12 @@ struct Pacer {
     start: Instant,
     measure_start: Instant,
     at_cap: AtCapacity,
+    /// Shortest time between two wake-ups. Each wake-up costs a sleep, two context switches
+    /// and a wake-up of a runtime worker, which at 20,000 req/s and one wake-up per request
+    /// took more CPU than the requests themselves. Requests closer together than the gap go
+    /// out in groups, late by at most the gap plus the kernel's wake-up delay, and the lag
+    /// records it. Requests further apart each get their own precise wake-up.
+    release_gap: ReleaseGap,
     recorder: Arc<Recorder>,
     stop: StopSignal,
 }
@@ -299,10 +300,10 @@ impl Pacer {
         crate::timer::lower_timer_slack();
         crate::timer::request_short_slice();
         let mut sequence = 0u64;
-        let mut last_wake = self.start - MIN_WAKE_GAP;
+        let mut last_wake = self.start - ReleaseGap::MAX;
         while let Some(offset) = self.schedule.next_offset() {
             let intended = self.start + offset;
-            if !self.wait_until(intended, &mut last_wake) {
+            if !self.wait_until(intended, offset, &mut last_wake) {
                 break;
             }
             let measured = intended >= self.measure_start;
@@ -349,9 +350,11 @@ impl Pacer {
 
     /// Sleeps until `deadline`, waking every 50 ms to check for a stop. Returns false on stop.
     ///
-    /// A deadline less than [`MIN_WAKE_GAP`] after the previous wake-up waits for that gap
-    /// instead, without spinning, and then goes out with every other request due by then.
-    fn wait_until(&self, deadline: Instant, last_wake: &mut Instant) -> bool {
+    /// Waits for the release gap (at the schedule's rate at `offset`) instead when `deadline`
+    /// is closer than that to the previous wake-up, without spinning, so the request goes out
+    /// with every other request due by then.
+    fn wait_until(&self, deadline: Instant, offset: Duration, last_wake: &mut Instant) -> bool {
+        let mut gap = None;
         loop {
             if self.stop.is_stopping() {
                 return false;
@@ -360,9 +363,11 @@ impl Pacer {
             if now >= deadline {
                 return true;
             }
-            let batched = deadline < *last_wake + MIN_WAKE_GAP;
+            let gap =
+                *gap.get_or_insert_with(|| self.release_gap.at_rate(self.schedule.rate_at(offset)));
+            let batched = deadline < *last_wake + gap;
             if batched {
-                std::thread::sleep(*last_wake + MIN_WAKE_GAP - now);
+                std::thread::sleep(*last_wake + gap - now);
             } else {
                 let step = (deadline - now).min(Duration::from_millis(50));
                 crate::timer::sleep_until(now + step);

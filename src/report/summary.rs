@@ -86,6 +86,10 @@ pub struct LoadSummary {
     pub connections: u32,
     pub max_in_flight: u32,
     pub at_cap: String,
+    /// The pacer's release gap as configured: `auto`, `0` or a duration such as `250us`.
+    /// Missing from summaries written before the setting existed.
+    #[serde(default)]
+    pub release_gap: Option<String>,
 }
 
 /// Every measured request is counted once: `sent = ok + errors + in_flight_at_end`, and
@@ -248,6 +252,7 @@ impl Summary {
                     AtCapacity::Wait => "wait".into(),
                     AtCapacity::Drop => "drop".into(),
                 },
+                release_gap: Some(plan.load.release_gap.to_string()),
             },
             requests: RequestCounts {
                 sent: pacer.sent,

@@ -173,6 +173,9 @@ pub struct LoadSection {
     /// After a first Ctrl-C or SIGTERM, how long to wait for requests in flight (default: the
     /// request timeout, at most 10s).
     pub stop_grace: Option<HumanDuration>,
+    /// Shortest time between two wake-ups of the pacer (`auto`, `0`, `250us`); see
+    /// [`units::ReleaseGap`].
+    pub release_gap: Option<units::ReleaseGap>,
     /// Stages run one after another in place of `rate`/`concurrency` and `duration`.
     #[serde(default)]
     pub stages: Vec<stages::StageSection>,

@@ -7,7 +7,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::Uri;
 
 use super::stages::{self, StageLoad, StagePlan};
-use super::units::{HumanDuration, Rate};
+use super::units::{HumanDuration, Rate, ReleaseGap};
 use super::{PayloadPlan, Scenario, ScenarioError};
 use crate::redact::RequestHeaders;
 use crate::serve::ServeOptions;
@@ -31,6 +31,7 @@ pub struct Overrides {
     /// `--requests-csv`: write one row per request.
     pub requests_csv: bool,
     pub stop_grace: Option<HumanDuration>,
+    pub release_gap: Option<ReleaseGap>,
     /// HTTP version and TLS options.
     pub connection: super::connection::ConnectionOverrides,
 }
@@ -140,6 +141,8 @@ pub struct LoadPlan {
     pub at_cap: AtCapacity,
     /// How long a first stop signal waits for requests in flight before the run ends.
     pub stop_grace: Duration,
+    /// Shortest time between two wake-ups of the open-loop pacer.
+    pub release_gap: ReleaseGap,
     /// Stages after the warm-up; empty for a single rate or concurrency. With stages, `mode`
     /// holds the mean rate over the stages (open loop) or the highest concurrency (closed
     /// loop), and `duration` their total.
@@ -768,6 +771,10 @@ fn build_load(
         .or(section.stop_grace)
         .map(|d| d.0)
         .unwrap_or(timeout.min(MAX_DEFAULT_STOP_GRACE));
+    let release_gap = overrides
+        .release_gap
+        .or(section.release_gap)
+        .unwrap_or_default();
     Ok(LoadPlan {
         mode,
         duration,
@@ -776,6 +783,7 @@ fn build_load(
         max_in_flight,
         at_cap,
         stop_grace,
+        release_gap,
         stages,
     })
 }

@@ -142,6 +142,70 @@ impl FromStr for ByteSize {
     }
 }
 
+/// The shortest time between two wake-ups of the open-loop pacer. Requests due closer together
+/// than the gap go out together, late by at most the gap. `auto` (the default) keeps 100 us up
+/// to 4,000 req/s, then widens the gap in proportion to the rate, to 500 us at 20,000 req/s.
+/// `0` gives every request its own wake-up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReleaseGap {
+    #[default]
+    Auto,
+    Fixed(Duration),
+}
+
+impl ReleaseGap {
+    /// Narrowest gap of `auto`, and the gap it keeps at low rates.
+    pub const AUTO_MIN: Duration = Duration::from_micros(100);
+    /// Widest gap of `auto`, reached at 20,000 req/s.
+    pub const AUTO_MAX: Duration = Duration::from_micros(500);
+    /// Widest gap accepted: one beyond the 1 ms lateness threshold would count batching as late.
+    pub const MAX: Duration = Duration::from_millis(1);
+
+    /// Returns the gap at an arrival rate of `rate` requests per second.
+    pub fn at_rate(self, rate: f64) -> Duration {
+        match self {
+            ReleaseGap::Fixed(gap) => gap,
+            ReleaseGap::Auto => {
+                // 25 ns per req/s: 100 us at 4,000 req/s, 500 us at 20,000 req/s.
+                let nanos = if rate.is_finite() { rate * 25.0 } else { 0.0 };
+                Duration::from_nanos(nanos as u64).clamp(Self::AUTO_MIN, Self::AUTO_MAX)
+            }
+        }
+    }
+}
+
+impl FromStr for ReleaseGap {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.trim() == "auto" {
+            return Ok(ReleaseGap::Auto);
+        }
+        let gap = text.parse::<HumanDuration>().map_err(|_| {
+            format!(
+                "invalid release gap `{text}`: write auto or a duration such as 0, 100us or 500us"
+            )
+        })?;
+        if gap.0 > Self::MAX {
+            return Err(format!(
+                "invalid release gap `{text}`: above 1ms, where batched requests would count as \
+                 late; use auto or a gap of at most 1ms"
+            ));
+        }
+        Ok(ReleaseGap::Fixed(gap.0))
+    }
+}
+
+impl fmt::Display for ReleaseGap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReleaseGap::Auto => f.write_str("auto"),
+            ReleaseGap::Fixed(gap) if gap.is_zero() => f.write_str("0"),
+            ReleaseGap::Fixed(gap) => write!(f, "{}", HumanDuration(*gap)),
+        }
+    }
+}
+
 macro_rules! serde_via_from_str {
     ($ty:ty, $expecting:literal) => {
         impl<'de> Deserialize<'de> for $ty {
@@ -179,6 +243,7 @@ macro_rules! serde_via_from_str {
 serde_via_from_str!(Rate, "a rate such as \"250/s\" or \"1000/min\"");
 serde_via_from_str!(HumanDuration, "a duration such as \"30s\" or \"250ms\"");
 serde_via_from_str!(ByteSize, "a size such as \"4MiB\"");
+serde_via_from_str!(ReleaseGap, "auto or a duration such as \"100us\"");
 
 impl Serialize for HumanDuration {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -229,6 +294,42 @@ mod tests {
         assert_eq!("0".parse::<HumanDuration>().unwrap().0, Duration::ZERO);
         assert!("30".parse::<HumanDuration>().is_err());
         assert!("ten seconds".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn release_gaps() {
+        assert_eq!("auto".parse::<ReleaseGap>(), Ok(ReleaseGap::Auto));
+        assert_eq!(
+            "0".parse::<ReleaseGap>(),
+            Ok(ReleaseGap::Fixed(Duration::ZERO))
+        );
+        assert_eq!(
+            "250us".parse::<ReleaseGap>(),
+            Ok(ReleaseGap::Fixed(Duration::from_micros(250)))
+        );
+        assert_eq!(
+            "1ms".parse::<ReleaseGap>(),
+            Ok(ReleaseGap::Fixed(Duration::from_millis(1)))
+        );
+        for bad in ["2ms", "soon", "-1us", ""] {
+            let err = bad.parse::<ReleaseGap>().unwrap_err();
+            assert!(err.contains(&format!("`{bad}`")), "{err}");
+        }
+        // auto: 25 ns per req/s between 100 us and 500 us.
+        let micros = |rate: f64| ReleaseGap::Auto.at_rate(rate).as_micros();
+        assert_eq!(micros(1.0), 100);
+        assert_eq!(micros(1000.0), 100);
+        assert_eq!(micros(4000.0), 100);
+        assert_eq!(micros(10_000.0), 250);
+        assert_eq!(micros(20_000.0), 500);
+        assert_eq!(micros(1_000_000.0), 500);
+        assert_eq!(micros(f64::NAN), 100);
+        let fixed = ReleaseGap::Fixed(Duration::from_micros(40));
+        assert_eq!(fixed.at_rate(20_000.0), Duration::from_micros(40));
+        for gap in ["auto", "0", "250us", "1ms"] {
+            let parsed: ReleaseGap = gap.parse().unwrap();
+            assert_eq!(parsed.to_string(), gap);
+        }
     }
 
     #[test]
