@@ -408,6 +408,103 @@ fn wait_exit(mut child: Child, limit: Duration) -> (std::process::Output, Durati
     (output, elapsed)
 }
 
+/// Checks `regress-intervals.hlog` and `interval_counts.csv` of `dir` against `summary`: one
+/// row and one `latency` entry per measured interval, no interval of the warm-up alone, and
+/// counters and histograms that add up to the run's. Returns the number of intervals.
+fn assert_interval_files(dir: &Path, summary: &serde_json::Value, warmup_s: f64) -> usize {
+    let text = std::fs::read_to_string(dir.join("interval_counts.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<inferload::regress::record::IntervalCounts> = reader
+        .deserialize()
+        .map(|row| row.expect("every interval_counts.csv row parses"))
+        .collect();
+    // The snapshot taken at the end of the warm-up can count the first measured requests, so
+    // only the other warm-up intervals must be left out.
+    for row in &rows {
+        let measured = row.sent + row.dropped + row.ok + row.errors;
+        assert!(
+            row.end_s > warmup_s || measured > 0,
+            "warm-up interval kept: {row:?}"
+        );
+    }
+    let sum = |field: fn(&inferload::regress::record::IntervalCounts) -> u64| -> u64 {
+        rows.iter().map(field).sum()
+    };
+    assert_eq!(sum(|r| r.sent), count_at(summary, "/requests/sent"), "sent");
+    assert_eq!(sum(|r| r.ok), count_at(summary, "/requests/ok"), "ok");
+    assert_eq!(
+        sum(|r| r.errors),
+        count_at(summary, "/requests/errors"),
+        "errors"
+    );
+
+    let tags = read_hlog(&dir.join("regress-intervals.hlog"));
+    let (latency, latency_intervals) = &tags["latency"];
+    assert_eq!(*latency_intervals, rows.len(), "latency entries");
+    assert_eq!(tags["service_time"].1, rows.len(), "service_time entries");
+    assert_eq!(
+        latency.len(),
+        count_at(summary, "/latency_ms/count"),
+        "latency count"
+    );
+    assert_eq!(
+        tags["service_time"].0.len(),
+        count_at(summary, "/service_time_ms/count"),
+        "service_time count"
+    );
+    for (label, route) in summary["routes"].as_object().unwrap() {
+        let count = route["latency_ms"]["count"].as_u64().unwrap();
+        for prefix in ["route:", "route_service_time:"] {
+            let tag = format!("{prefix}{label}");
+            let logged = tags.get(&tag).map_or(0, |(h, _)| h.len());
+            assert_eq!(logged, count, "{tag} count");
+        }
+    }
+    rows.len()
+}
+
+/// Runs `inferload compare DIR DIR`, which reads both interval files back, and checks that it
+/// produces a verdict.
+fn assert_compare_accepts(dir: &Path) {
+    let reports = tempfile::tempdir().unwrap();
+    let output = inferload(&[
+        "compare",
+        dir.to_str().unwrap(),
+        dir.to_str().unwrap(),
+        "--out",
+        reports.path().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(reports.path().join("compare.json").is_file());
+}
+
+#[test]
+fn interval_files_match_summary() {
+    let server = serve(&[
+        "--latency",
+        "fixed:1ms",
+        "--routes",
+        "baseline-predictor_1=70,enhanced-predictor_1=30",
+    ]);
+    let temp = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}warmup = \"1s\"\n\n[output]\ninterval = \"250ms\"\n",
+        basic_scenario(&server.url)
+    );
+    let path = scenario(temp.path(), &text);
+    let out = temp.path().join("out");
+    let (output, summary) = run(&path, &out, &["--rate", "200/s", "--duration", "2s"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let summary = summary.expect("summary.json is written");
+    assert_run_files_valid(&out);
+
+    // 2 s measured in 250 ms intervals, plus the interval that straddles the warm-up's end and
+    // those that collect the last responses.
+    let intervals = assert_interval_files(&out, &summary, 1.0);
+    assert!((8..=11).contains(&intervals), "{intervals} intervals");
+    assert_compare_accepts(&out);
+}
+
 #[test]
 fn sigint_leaves_partial_results() {
     let server = serve(&["--latency", "fixed:2ms"]);
@@ -451,6 +548,10 @@ fn sigint_leaves_partial_results() {
     assert_eq!(sent, count_at(&summary, "/requests/ok"));
     let hlog = std::fs::read_to_string(out.join("histograms.hlog")).unwrap();
     assert!(hlog.contains("#[Partial"), "the hlog is not marked partial");
+    // The interval files of the comparison hold the intervals measured before the stop.
+    let intervals = assert_interval_files(&out, &summary, 0.0);
+    assert!(intervals >= 15, "{intervals} intervals");
+    assert_compare_accepts(&out);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("stopping"), "{stderr}");
 

@@ -142,9 +142,14 @@ pub async fn execute_with(
         report::hlog::HistogramLog::create(&run_dir)
             .map_err(|e| file_error("histograms.hlog", e))?,
     ));
-    let intervals =
-        crate::regress::record::IntervalRecorder::new(plan.load.warmup, plan.load.duration);
-    sinks.push(intervals.sink());
+    sinks.push(Box::new(
+        crate::regress::record::IntervalRecorder::create(
+            &run_dir,
+            plan.load.warmup,
+            plan.load.duration,
+        )
+        .map_err(|e| file_error("the interval files", e))?,
+    ));
     let request_csv = if plan.output.requests_csv {
         let file = report::requests::RequestCsv::create(&run_dir, plan.route_header.clone())
             .map_err(|e| file_error(report::requests::FILE, e))?;
@@ -225,9 +230,6 @@ pub async fn execute_with(
         )
         .into());
     }
-    intervals
-        .write(&run_dir, outcome.started_at)
-        .with_context(|| format!("cannot write the interval files in {}", run_dir.display()))?;
     Ok(Executed {
         summary,
         run_dir,

@@ -3,20 +3,24 @@
 //! `service_time`, `route:<label>` for a route's latency and `route_service_time:<label>` for its
 //! service time) and `interval_counts.csv` (requests sent, ok and failed per interval).
 //!
-//! Only measured intervals are kept: an interval that ended before the warm-up was over holds
-//! no measured request.
+//! Only measured intervals are kept: an interval that ended before the warm-up was over is left
+//! out unless it counts measured requests. Each interval is appended as it ends, and the files get their final
+//! names when the run ends, interrupted or not. The log's `StartTime` and `BaseTime` are the
+//! start of the load, which interval timestamps count from.
 
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogWriterBuilder, IntervalLogWriterError, Tag,
+};
+use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::IntervalSink;
+use crate::report::stream::StreamFile;
 use crate::stats::IntervalSnapshot;
 
 /// File name of the interval log in a run folder.
@@ -30,7 +34,7 @@ pub const ROUTE_LATENCY_PREFIX: &str = "route:";
 pub const ROUTE_SERVICE_TIME_PREFIX: &str = "route_service_time:";
 
 /// One row of `interval_counts.csv`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IntervalCounts {
     /// Interval start and end, seconds from the start of the load (warm-up included).
     pub start_s: f64,
@@ -45,97 +49,200 @@ pub struct IntervalCounts {
     pub dropped: u64,
 }
 
-struct Entry {
-    counts: IntervalCounts,
-    /// Tag and V2-deflate-encoded histogram, kept compressed so memory grows by a few hundred
-    /// bytes per interval and series.
-    histograms: Vec<(String, Vec<u8>)>,
-}
-
-struct Shared {
+/// Streams the measured intervals of a run into its folder as the run goes, so memory does not
+/// grow with the number of intervals. Both files are written under temporary names and renamed
+/// by [`IntervalSink::finish`], also when the run was interrupted, so a comparison can read
+/// every interval measured before the stop.
+pub struct IntervalRecorder {
     /// The measured window, as offsets from the start of the load.
     window: (Duration, Duration),
-    entries: Vec<Entry>,
-    encode_failures: u64,
-}
-
-/// Collects the measured intervals of a run; [`IntervalRecorder::sink`] goes to the engine and
-/// [`IntervalRecorder::write`] writes the files once the run is over.
-#[derive(Clone)]
-pub struct IntervalRecorder {
-    shared: Arc<Mutex<Shared>>,
-}
-
-struct Sink {
-    shared: Arc<Mutex<Shared>>,
+    hlog: Option<StreamFile>,
+    counts: Option<StreamFile>,
     serializer: V2DeflateSerializer,
+    /// The lines of one interval, staged before they go to the file and cleared every interval.
+    staging: Vec<u8>,
+    /// The header line that `begin_log_with` repeats at every start of a log writer, cut from
+    /// the staged lines of each interval.
+    divisor_line: Vec<u8>,
+    /// Whether the header of the interval log has been written.
+    started: bool,
+    /// Rows written to `interval_counts.csv`.
+    rows: u64,
+    /// When the recorder was created: the interval log's start time if no interval arrives.
+    created_at: SystemTime,
+    encode_failures: u64,
+    /// The first write error; later intervals are skipped and `finish` returns it.
+    error: Option<std::io::Error>,
 }
+
+/// Divisor of the interval maxima written in the interval log, so they read in milliseconds.
+const MAX_VALUE_DIVISOR: f64 = 1000.0;
 
 impl IntervalRecorder {
-    /// A recorder for a run that measures for `duration` after a `warmup`.
-    pub fn new(warmup: Duration, duration: Duration) -> IntervalRecorder {
-        IntervalRecorder {
-            shared: Arc::new(Mutex::new(Shared {
-                window: (warmup, warmup + duration),
-                entries: Vec::new(),
-                encode_failures: 0,
-            })),
-        }
-    }
-
-    pub fn sink(&self) -> Box<dyn IntervalSink> {
-        Box::new(Sink {
-            shared: Arc::clone(&self.shared),
-            serializer: V2DeflateSerializer::new(),
+    /// Creates the temporary files of a run that measures for `duration` after a `warmup`.
+    pub fn create(
+        dir: &Path,
+        warmup: Duration,
+        duration: Duration,
+    ) -> std::io::Result<IntervalRecorder> {
+        let mut serializer = V2DeflateSerializer::new();
+        let mut divisor_line = Vec::new();
+        IntervalLogWriterBuilder::new()
+            .with_max_value_divisor(MAX_VALUE_DIVISOR)
+            .begin_log_with(&mut divisor_line, &mut serializer)?;
+        Ok(IntervalRecorder {
+            window: (warmup, warmup + duration),
+            hlog: Some(StreamFile::create(dir, HLOG_FILE)?),
+            counts: Some(StreamFile::create(dir, COUNTS_FILE)?),
+            serializer,
+            staging: Vec::new(),
+            divisor_line,
+            started: false,
+            rows: 0,
+            created_at: SystemTime::now(),
+            encode_failures: 0,
+            error: None,
         })
     }
 
-    /// Writes `regress-intervals.hlog` and `interval_counts.csv` into `dir`, each atomically.
-    pub fn write(&self, dir: &Path, started_at: SystemTime) -> std::io::Result<()> {
-        let shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        if shared.encode_failures > 0 {
-            tracing::warn!(
-                failures = shared.encode_failures,
-                "some interval histograms could not be encoded and are missing from {HLOG_FILE}"
-            );
-        }
+    /// Writes the comment, `StartTime`, `BaseTime` and `MaxValueDivisor` lines of the log.
+    fn write_header(&mut self, load_started: SystemTime) -> std::io::Result<()> {
+        self.started = true;
+        let Some(file) = self.hlog.as_mut() else {
+            return Ok(());
+        };
+        IntervalLogWriterBuilder::new()
+            .add_comment("inferload interval histograms, values in microseconds")
+            .with_start_time(load_started)
+            .with_base_time(load_started)
+            .with_max_value_divisor(MAX_VALUE_DIVISOR)
+            .begin_log_with(file.writer(), &mut self.serializer)?;
+        Ok(())
+    }
 
-        let mut log = Vec::new();
-        let mut serializer = V2DeflateSerializer::new();
-        let mut deserializer = Deserializer::new();
+    /// Appends the histograms of one measured interval to the log.
+    fn write_histograms(&mut self, snapshot: &IntervalSnapshot) -> std::io::Result<()> {
+        let Some(file) = self.hlog.as_mut() else {
+            return Ok(());
+        };
+        self.staging.clear();
+        let start = snapshot.start;
+        let length = snapshot.end.saturating_sub(snapshot.start);
+        let mut failures = 0;
         {
-            let mut writer = IntervalLogWriterBuilder::new()
-                .add_comment("inferload interval histograms, values in microseconds")
-                .with_start_time(started_at)
-                .with_base_time(started_at)
-                .with_max_value_divisor(1000.0)
-                .begin_log_with(&mut log, &mut serializer)?;
-            for entry in &shared.entries {
-                let start = Duration::from_secs_f64(entry.counts.start_s);
-                let length = Duration::from_secs_f64(entry.counts.end_s - entry.counts.start_s);
-                for (tag, bytes) in &entry.histograms {
-                    let histogram: Histogram<u64> = deserializer
-                        .deserialize(&mut bytes.as_slice())
-                        .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-                    writer
-                        .write_histogram(&histogram, start, length, Tag::new(tag))
-                        .map_err(|e| std::io::Error::other(e.to_string()))?;
+            // A log writer cannot outlive the borrow of its output, so each interval starts a
+            // new one. It writes no comment or time, only the divisor line cut below.
+            let mut log = IntervalLogWriterBuilder::new()
+                .with_max_value_divisor(MAX_VALUE_DIVISOR)
+                .begin_log_with(&mut self.staging, &mut self.serializer)?;
+            let mut write = |tag: &str, histogram: &Histogram<u64>| match log.write_histogram(
+                histogram,
+                start,
+                length,
+                Tag::new(tag),
+            ) {
+                Ok(()) => Ok(()),
+                Err(IntervalLogWriterError::SerializeError(_)) => {
+                    failures += 1;
+                    Ok(())
                 }
+                Err(IntervalLogWriterError::IoError(error)) => Err(error),
+            };
+            let counts = &snapshot.counts;
+            write(LATENCY_TAG, &counts.timings.latency)?;
+            write(SERVICE_TIME_TAG, &counts.timings.service)?;
+            let mut routes: Vec<_> = counts.routes.iter().collect();
+            routes.sort_by(|a, b| a.0.cmp(b.0));
+            for (label, stats) in routes {
+                let label = tag_safe(label);
+                write(
+                    &format!("{ROUTE_LATENCY_PREFIX}{label}"),
+                    &stats.timings.latency,
+                )?;
+                write(
+                    &format!("{ROUTE_SERVICE_TIME_PREFIX}{label}"),
+                    &stats.timings.service,
+                )?;
             }
         }
-        crate::report::write_atomic(&dir.join(HLOG_FILE), &log)?;
-
-        let mut csv = csv::Writer::from_writer(Vec::new());
-        for entry in &shared.entries {
-            csv.serialize(&entry.counts)?;
-        }
-        csv.flush()?;
-        let mut bytes = csv.into_inner().map_err(|e| e.into_error())?;
-        if shared.entries.is_empty() {
-            bytes.write_all(b"start_s,end_s,measured_s,sent,ok,errors,dropped\n")?;
-        }
-        crate::report::write_atomic(&dir.join(COUNTS_FILE), &bytes)
+        self.encode_failures += failures;
+        let lines = self
+            .staging
+            .strip_prefix(self.divisor_line.as_slice())
+            .unwrap_or(&self.staging);
+        file.writer().write_all(lines)
     }
+
+    /// Appends the counters of one measured interval to `interval_counts.csv`.
+    fn write_counts(&mut self, snapshot: &IntervalSnapshot) -> std::io::Result<()> {
+        let Some(file) = self.counts.as_mut() else {
+            return Ok(());
+        };
+        let (measure_start, measure_end) = self.window;
+        let measured = snapshot
+            .end
+            .min(measure_end)
+            .saturating_sub(snapshot.start.max(measure_start));
+        let row = IntervalCounts {
+            start_s: snapshot.start.as_secs_f64(),
+            end_s: snapshot.end.as_secs_f64(),
+            measured_s: measured.as_secs_f64(),
+            sent: snapshot.pacer.sent,
+            ok: snapshot.counts.ok,
+            errors: snapshot.counts.error_total(),
+            dropped: snapshot.pacer.dropped,
+        };
+        let mut csv = csv::WriterBuilder::new()
+            .has_headers(self.rows == 0)
+            .from_writer(file.writer());
+        csv.serialize(&row).map_err(std::io::Error::other)?;
+        csv.flush()?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn write_interval(&mut self, snapshot: &IntervalSnapshot) -> std::io::Result<()> {
+        if !self.started {
+            // The load started `snapshot.end` ago, give or take the time to collect.
+            let load_started = SystemTime::now()
+                .checked_sub(snapshot.end)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            self.write_header(load_started)?;
+        }
+        if snapshot.warmup && !holds_measured(snapshot) {
+            return Ok(());
+        }
+        self.write_histograms(snapshot)?;
+        self.write_counts(snapshot)
+    }
+
+    /// Completes files that received no interval: a log with its header only and a CSV with
+    /// its header line only.
+    fn write_empty_headers(&mut self) -> std::io::Result<()> {
+        if !self.started {
+            self.write_header(self.created_at)?;
+        }
+        if self.rows == 0 {
+            if let Some(file) = self.counts.as_mut() {
+                // The csv crate derives a header only along with a row, so this takes the
+                // header line from a serialized sample row.
+                let mut sample = csv::Writer::from_writer(Vec::new());
+                sample
+                    .serialize(IntervalCounts::default())
+                    .map_err(std::io::Error::other)?;
+                let bytes = sample.into_inner().map_err(|e| e.into_error())?;
+                let end = bytes.iter().position(|b| *b == b'\n').map_or(0, |i| i + 1);
+                file.writer().write_all(&bytes[..end])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Returns whether a snapshot counts measured requests. The last warm-up snapshot is collected
+/// a moment after the warm-up ends, so it can hold the first measured requests.
+fn holds_measured(snapshot: &IntervalSnapshot) -> bool {
+    snapshot.pacer.sent + snapshot.pacer.dropped + snapshot.counts.completed() > 0
 }
 
 /// Replaces the characters an interval log tag may not contain (`,`, space, line breaks).
@@ -149,55 +256,30 @@ pub fn tag_safe(label: &str) -> String {
         .collect()
 }
 
-impl IntervalSink for Sink {
+impl IntervalSink for IntervalRecorder {
     fn on_interval(&mut self, snapshot: &IntervalSnapshot) {
-        if snapshot.warmup {
+        if self.error.is_some() {
             return;
         }
-        let counts = &snapshot.counts;
-        let mut histograms = Vec::with_capacity(2 + 2 * counts.routes.len());
-        let mut failures = 0;
-        let mut encode = |tag: String, histogram: &Histogram<u64>| {
-            let mut bytes = Vec::new();
-            match self.serializer.serialize(histogram, &mut bytes) {
-                Ok(_) => histograms.push((tag, bytes)),
-                Err(_) => failures += 1,
-            }
-        };
-        encode(LATENCY_TAG.into(), &counts.timings.latency);
-        encode(SERVICE_TIME_TAG.into(), &counts.timings.service);
-        let mut routes: Vec<_> = counts.routes.iter().collect();
-        routes.sort_by(|a, b| a.0.cmp(b.0));
-        for (label, stats) in routes {
-            let label = tag_safe(label);
-            encode(
-                format!("{ROUTE_LATENCY_PREFIX}{label}"),
-                &stats.timings.latency,
-            );
-            encode(
-                format!("{ROUTE_SERVICE_TIME_PREFIX}{label}"),
-                &stats.timings.service,
+        if let Err(error) = self.write_interval(snapshot) {
+            self.error = Some(error);
+        }
+    }
+
+    fn finish(&mut self, _interrupted: bool) -> std::io::Result<()> {
+        if self.encode_failures > 0 {
+            tracing::warn!(
+                failures = self.encode_failures,
+                "some interval histograms could not be encoded and are missing from {HLOG_FILE}"
             );
         }
-        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        let (measure_start, measure_end) = shared.window;
-        let measured = snapshot
-            .end
-            .min(measure_end)
-            .saturating_sub(snapshot.start.max(measure_start));
-        let entry = Entry {
-            counts: IntervalCounts {
-                start_s: snapshot.start.as_secs_f64(),
-                end_s: snapshot.end.as_secs_f64(),
-                measured_s: measured.as_secs_f64(),
-                sent: snapshot.pacer.sent,
-                ok: counts.ok,
-                errors: counts.error_total(),
-                dropped: snapshot.pacer.dropped,
-            },
-            histograms,
-        };
-        shared.encode_failures += failures;
-        shared.entries.push(entry);
+        if let Some(error) = self.error.take() {
+            return Err(error);
+        }
+        self.write_empty_headers()?;
+        for file in [self.hlog.take(), self.counts.take()].into_iter().flatten() {
+            file.commit()?;
+        }
+        Ok(())
     }
 }
