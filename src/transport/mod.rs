@@ -8,6 +8,7 @@
 
 pub mod connect;
 pub mod grpc;
+pub mod grpc_reply;
 pub mod http1;
 pub mod http1_raw;
 pub mod http2;
