@@ -208,6 +208,18 @@ fn scenario_cases() -> Vec<Case> {
             &["load.at_cap", "block", "drop"],
         ),
         case(
+            "connections in the millions",
+            with_load("connections = 100000000\n"),
+            &["load.connections", "100000000", "100000"],
+        ),
+        case(
+            "stage concurrency in the millions",
+            format!(
+                "{TARGET}{PAYLOAD}[load]\n[[load.stages]]\nconcurrency = 5000000\nduration = \"1s\"\n"
+            ),
+            &["load.stages[0].concurrency", "5000000", "100000"],
+        ),
+        case(
             "release gap beyond the lateness threshold",
             with_load("release_gap = \"5ms\"\n"),
             &["release_gap", "5ms", "auto", "1ms"],
@@ -556,7 +568,7 @@ fn scenario_cases() -> Vec<Case> {
     ]);
 
     // Flags that conflict with or break the scenario.
-    let flag_cases: [(&'static str, Vec<&'static str>, Vec<&'static str>); 9] = [
+    let flag_cases: [(&'static str, Vec<&'static str>, Vec<&'static str>); 11] = [
         (
             "rate and concurrency flags together",
             vec!["--rate", "5/s", "--concurrency", "2"],
@@ -591,6 +603,16 @@ fn scenario_cases() -> Vec<Case> {
             "zero connections flag",
             vec!["--connections", "0"],
             vec!["--connections", "1 or more"],
+        ),
+        (
+            "concurrency flag in the millions",
+            vec!["--concurrency", "50000000"],
+            vec!["--concurrency", "50000000", "100000"],
+        ),
+        (
+            "max in flight flag in the millions",
+            vec!["--max-in-flight", "20000000"],
+            vec!["--max-in-flight", "20000000", "100000"],
         ),
         (
             "duration flag shorter than one request gap",
@@ -794,5 +816,30 @@ fn target_that_is_not_http_exits_1() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(stderr.contains("/v2/health/ready"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn connections_beyond_open_file_limit() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = scenario(temp.path(), &format!("{TARGET}{PAYLOAD}{LOAD}"));
+    let out = temp.path().join("out");
+    // `ulimit -n` in sh lowers both the soft and the hard limit for the command it runs.
+    let command = format!(
+        "ulimit -n 512 && exec '{}' run '{}' -q --out '{}' --connections 2000",
+        bin().display(),
+        path.display(),
+        out.display()
+    );
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(stderr.contains("2000 connections"), "{stderr}");
+    assert!(stderr.contains("at most 512"), "{stderr}");
+    assert!(stderr.contains("ulimit -n 2256"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

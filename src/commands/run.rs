@@ -88,6 +88,7 @@ pub async fn execute_with(
     mut sinks: Vec<Box<dyn IntervalSink>>,
     stop: StopSignal,
 ) -> Result<Executed, CommandError> {
+    ensure_descriptors(engine::connection_count(&plan)).map_err(CommandError::Usage)?;
     let embedded = match &plan.target.embedded {
         Some(options) => {
             let handle = crate::serve::start(
@@ -130,6 +131,13 @@ pub async fn execute_with(
             plan.output.run_dir.display()
         )
     })?;
+    if run_dir != plan.output.run_dir {
+        eprintln!(
+            "warning: {} is not an empty folder, so this run writes to {}",
+            plan.output.run_dir.display(),
+            run_dir.display()
+        );
+    }
     let signals = tokio::spawn(forward_signals(stop.clone()));
     let file_error = |name: &str, e: std::io::Error| {
         anyhow::anyhow!("cannot create {name} in {}: {e}", run_dir.display())
@@ -199,6 +207,9 @@ pub async fn execute_with(
         base.to_string()
     };
     let mut summary = Summary::build(&plan, &outcome, &target_url);
+    if let Some(warning) = generator_lateness(&outcome.totals.pacer) {
+        eprintln!("warning: {warning}");
+    }
     if let Some(file) = request_csv {
         let rows = file
             .finish()
@@ -235,6 +246,72 @@ pub async fn execute_with(
         run_dir,
         outcome,
     })
+}
+
+/// File descriptors a run needs besides its connections: the result files, the embedded
+/// target's listeners and sockets, the runtime's own descriptors, with room to spare.
+const SPARE_DESCRIPTORS: u64 = 256;
+
+/// Raises the soft limit on open files up to the hard limit when `connections` need more than
+/// it allows, and explains how to raise the hard limit when even that is too low.
+fn ensure_descriptors(connections: u64) -> Result<(), String> {
+    let needed = connections + SPARE_DESCRIPTORS;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `struct rlimit`, which `limit` is.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Ok(());
+    }
+    if limit.rlim_cur == libc::RLIM_INFINITY || limit.rlim_cur >= needed {
+        return Ok(());
+    }
+    if limit.rlim_max != libc::RLIM_INFINITY && limit.rlim_max < needed {
+        return Err(format!(
+            "{connections} connections need about {needed} open files, but this process may \
+             open at most {} (ulimit -n); raise the limit, for example `ulimit -n {needed}` \
+             as root, or use fewer connections",
+            limit.rlim_max
+        ));
+    }
+    let raised = libc::rlimit {
+        rlim_cur: needed,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: setrlimit reads one valid `struct rlimit`.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        return Err(format!(
+            "{connections} connections need about {needed} open files, but raising the limit \
+             from {} failed: {}; raise it with `ulimit -n {needed}` or use fewer connections",
+            limit.rlim_cur,
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// Describes how far the generator fell behind its own schedule. It warns when more than 1% of
+/// the measured requests went out late without waiting at the in-flight cap. The target did not
+/// hold those back, so this process did (a busy CPU), and the latencies include that delay.
+fn generator_lateness(pacer: &crate::stats::PacerCounts) -> Option<String> {
+    let own_late = pacer.late.saturating_sub(pacer.waited_at_cap);
+    if pacer.sent == 0 || own_late * 100 <= pacer.sent {
+        return None;
+    }
+    let lag_p99 = pacer
+        .lag
+        .as_ref()
+        .map_or(0.0, |h| h.value_at_quantile(0.99) as f64 / 1000.0);
+    Some(format!(
+        "the generator fell behind its schedule: {} of {} requests ({:.1}%) went out more than \
+         1 ms after they were due without waiting at the in-flight cap (schedule lag p99 \
+         {lag_p99:.3} ms), so the latencies include that delay; check the CPU load on this \
+         machine, or lower the rate or the connections",
+        own_late,
+        pacer.sent,
+        own_late as f64 * 100.0 / pacer.sent as f64
+    ))
 }
 
 /// Scrapes of the model servers' metrics: before the first request, at the end of the
@@ -395,5 +472,31 @@ async fn forward_signals(stop: StopSignal) {
             return;
         }
         stop.escalate();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::PacerCounts;
+
+    fn pacer(sent: u64, late: u64, waited_at_cap: u64) -> PacerCounts {
+        PacerCounts {
+            sent,
+            late,
+            waited_at_cap,
+            ..PacerCounts::default()
+        }
+    }
+
+    #[test]
+    fn lateness_warning_threshold() {
+        let warning = generator_lateness(&pacer(1000, 20, 0)).expect("2% late warns");
+        assert!(warning.contains("20 of 1000 requests (2.0%)"), "{warning}");
+        assert!(warning.contains("lower the rate"), "{warning}");
+        assert_eq!(generator_lateness(&pacer(1000, 10, 0)), None);
+        // Late because the target held requests at the cap: not the generator's delay.
+        assert_eq!(generator_lateness(&pacer(1000, 20, 15)), None);
+        assert_eq!(generator_lateness(&pacer(0, 0, 0)), None);
     }
 }

@@ -143,12 +143,20 @@ pub fn plan(args: &SweepArgs) -> Result<SweepPlan, CommandError> {
 
 pub async fn sweep(args: SweepArgs) -> Result<Outcome, CommandError> {
     let mut plan = plan(&args)?;
+    let requested = plan.sweep_dir.clone();
     plan.sweep_dir = crate::report::create_run_dir(&plan.sweep_dir).with_context(|| {
         format!(
             "cannot create the sweep folder {}",
             plan.sweep_dir.display()
         )
     })?;
+    if plan.sweep_dir != requested {
+        eprintln!(
+            "warning: {} is not an empty folder, so this sweep writes to {}",
+            requested.display(),
+            plan.sweep_dir.display()
+        );
+    }
     let result = sweep::run(&plan).await?;
     let summary = sweep::report::summarize(&plan, &result);
     sweep::report::write_files(&plan.sweep_dir, &plan, &summary)?;

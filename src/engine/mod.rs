@@ -70,6 +70,15 @@ pub fn lane_count(plan: &RunPlan) -> usize {
     }
 }
 
+/// Number of connections the plan's transport opens: one per lane over HTTP/1.1, and
+/// `load.connections` over HTTP/2 and gRPC, where lanes share connections.
+pub fn connection_count(plan: &RunPlan) -> u64 {
+    match plan.target.transport {
+        TransportKind::Http1 => lane_count(plan) as u64,
+        TransportKind::Http2 | TransportKind::Grpc => u64::from(plan.load.connections),
+    }
+}
+
 /// Runs the load of `plan` over `transport`, feeding every interval to `sinks` and, when
 /// given, every completed request to `request_log`.
 pub async fn run<T: Transport>(

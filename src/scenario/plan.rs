@@ -180,6 +180,29 @@ const DEFAULT_DURATION: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECTIONS: u32 = 8;
 const DEFAULT_MAX_IN_FLIGHT: u32 = 1024;
 
+/// Most connections, closed-loop concurrency or requests in flight a plan may ask for. Each
+/// connection is a socket and a task, and each request in flight a queue slot in this one
+/// process, so a mistyped value in the millions would exhaust memory before the first request.
+pub const MAX_SENDERS: u32 = 100_000;
+
+/// Returns an error naming `key` when `value` is above [`MAX_SENDERS`].
+fn check_senders(
+    invalid: &dyn Fn(&str, String) -> ScenarioError,
+    key: &str,
+    value: u32,
+) -> Result<(), ScenarioError> {
+    if value > MAX_SENDERS {
+        return Err(invalid(
+            key,
+            format!(
+                "= {value} is above the limit of {MAX_SENDERS}; use at most {MAX_SENDERS} \
+                 (each one costs memory in this process), or run several inferload processes"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl RunPlan {
     /// Checks a parsed scenario with its overrides and fills every default.
     pub fn build(
@@ -677,7 +700,18 @@ fn build_load(
                         .into(),
                 ));
             }
-            (None, Some(concurrency)) => LoadMode::Closed { concurrency },
+            (None, Some(concurrency)) => {
+                check_senders(
+                    invalid,
+                    key_or_flag(
+                        overrides.concurrency.is_some(),
+                        "load.concurrency",
+                        "--concurrency",
+                    ),
+                    concurrency,
+                )?;
+                LoadMode::Closed { concurrency }
+            }
             (None, None) => {
                 return Err(invalid(
                     "load.rate",
@@ -742,10 +776,28 @@ fn build_load(
             "= 0; use 1 or more".into(),
         ));
     }
+    check_senders(
+        invalid,
+        key_or_flag(
+            overrides.connections.is_some(),
+            "load.connections",
+            "--connections",
+        ),
+        connections,
+    )?;
     let max_in_flight = overrides
         .max_in_flight
         .or(section.max_in_flight)
         .unwrap_or(DEFAULT_MAX_IN_FLIGHT.max(connections));
+    check_senders(
+        invalid,
+        key_or_flag(
+            overrides.max_in_flight.is_some(),
+            "load.max_in_flight",
+            "--max-in-flight",
+        ),
+        max_in_flight,
+    )?;
     if max_in_flight == 0 {
         return Err(invalid(
             key_or_flag(

@@ -65,6 +65,15 @@ pub fn build_stages(
             (None, None, None, Some(0)) => {
                 return Err(invalid(&key("concurrency"), "= 0; use 1 or more".into()))
             }
+            (None, None, None, Some(concurrency)) if concurrency > super::plan::MAX_SENDERS => {
+                return Err(invalid(
+                    &key("concurrency"),
+                    format!(
+                        "= {concurrency} is above the limit of {}; use at most that many",
+                        super::plan::MAX_SENDERS
+                    ),
+                ))
+            }
             (None, None, None, Some(concurrency)) => StageLoad::Concurrency(concurrency),
             (None, Some(_), None, None) | (None, None, Some(_), None) => {
                 return Err(invalid(
