@@ -257,7 +257,18 @@ fn hlog_counts(path: &Path) -> Result<(u64, u64), SavedError> {
     let mut deserializer = Deserializer::new();
     let (mut latency, mut service) = (0, 0);
     for entry in IntervalLogIterator::new(&bytes) {
-        let entry = entry.map_err(|e| invalid(path, format!("unreadable line: {e:?}")))?;
+        let entry = entry.map_err(|error| {
+            let hdrhistogram::serialization::interval_log::LogIteratorError::ParseError {
+                offset,
+            } = error;
+            invalid(
+                path,
+                format!(
+                    "the interval log cannot be parsed from byte {offset} on (a truncated or \
+                     edited file); run the load again to write it anew"
+                ),
+            )
+        })?;
         let LogEntry::Interval(interval) = entry else {
             continue;
         };

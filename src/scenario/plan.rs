@@ -377,10 +377,16 @@ fn build_target(
     for raw in &overrides.headers {
         let Some((name, value)) = raw.split_once(':') else {
             // Only the first word is shown: the rest may be a credential.
-            let first_word = raw.split_whitespace().next().unwrap_or_default();
+            let mut words = raw.split_whitespace();
+            let first_word = words.next().unwrap_or_default();
+            let rest = if words.next().is_some() {
+                " and the rest (not shown)"
+            } else {
+                ""
+            };
             return Err(invalid(
                 "--header",
-                format!("= \"{first_word} ...\" has no colon; write it as 'NAME: VALUE'"),
+                format!("= \"{first_word}\"{rest} has no colon; write it as 'NAME: VALUE'"),
             ));
         };
         let (name, value) = parse_header(name, value).map_err(|m| invalid("--header", m))?;
