@@ -64,6 +64,7 @@ class Chain:
         perf_available = self.perf_analyzer_problem()
         if perf_available is None:
             self.perf_analyzer_rest_probe()
+            perf_available = self.perf_analyzer_grpc_probe()
         seconds = self.args.chain_seconds
         for rate in self.args.chain_rates.split(","):
             rps = per_second(rate)
@@ -126,12 +127,30 @@ class Chain:
             message = (result.stdout + result.stderr).strip().splitlines()[-1]
             self.skip("perf_analyzer (REST)", "all", f"exit {result.returncode}: {message}")
 
+    def perf_analyzer_grpc_probe(self):
+        """Tries perf_analyzer over gRPC once; returns why it stops there, or None."""
+        command = [
+            self.args.perf_analyzer, "-m", MODEL, "-u", f"127.0.0.1:{self.grpc_port}", "-i", "grpc",
+            "-H", f"seldon-model:{SELDON_MODEL}", "--request-rate-range", "10",
+            "--input-data", str(self.perf_analyzer_input()), "--measurement-interval", "1000", "--max-trials", "1",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=self.perf_analyzer_env())
+        (self.bench.out / "chain" / "perf_analyzer-grpc-probe.log").write_text(
+            " ".join(command) + "\n" + result.stdout + result.stderr
+        )
+        if result.returncode != 0:
+            message = (result.stdout + result.stderr).strip().splitlines()[-1]
+            return f"over gRPC, exit {result.returncode}: {message}"
+        return None
+
     def perf_analyzer(self, case, rep, rps, seconds):
         """perf_analyzer over gRPC through NGINX's gRPC port, in three windows of a third each."""
         csv_path = self.tmp / f"perf-{case}-{rep}.csv"
         command = [
             self.args.perf_analyzer, "-m", MODEL, "-u", f"127.0.0.1:{self.grpc_port}", "-i", "grpc",
-            "-H", f"seldon-model: {SELDON_MODEL}",
+            # perf_analyzer sends everything after the colon as the gRPC metadata value, a
+            # leading space included, which Envoy's exact header match then fails to route.
+            "-H", f"seldon-model:{SELDON_MODEL}",
             "--request-rate-range", f"{rps:g}", "--input-data", str(self.perf_analyzer_input()),
             "--measurement-mode", "time_windows", "--measurement-interval", str(seconds * 1000 // 3),
             "--stability-percentage", "1000", "--max-trials", "3", "-f", str(csv_path),

@@ -70,8 +70,7 @@ install_oha() {
 }
 
 install_artillery() {
-    local perf_analyzer_libs="$(ls -d "$peers_dir"/venv/lib/python3*/site-packages/nvidia/cuda_runtime/lib 2>/dev/null | head -1 || true)"
-artillery="$peers_dir/npm/node_modules/.bin/artillery"
+    local artillery="$peers_dir/npm/node_modules/.bin/artillery"
     if [[ ! -x "$artillery" ]] || ! grep -q "\"version\": \"$ARTILLERY_VERSION\"" \
         "$peers_dir/npm/node_modules/artillery/package.json" 2>/dev/null; then
         log "installing artillery $ARTILLERY_VERSION with npm"

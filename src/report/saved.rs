@@ -258,9 +258,8 @@ fn hlog_counts(path: &Path) -> Result<(u64, u64), SavedError> {
     let (mut latency, mut service) = (0, 0);
     for entry in IntervalLogIterator::new(&bytes) {
         let entry = entry.map_err(|error| {
-            let hdrhistogram::serialization::interval_log::LogIteratorError::ParseError {
-                offset,
-            } = error;
+            let hdrhistogram::serialization::interval_log::LogIteratorError::ParseError { offset } =
+                error;
             invalid(
                 path,
                 format!(

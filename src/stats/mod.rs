@@ -352,10 +352,16 @@ impl Counts {
         route_header: &http::HeaderName,
     ) -> &mut RouteStats {
         let label = routes::route_label(headers, route_header);
-        if !self.routes.contains_key(label.as_ref()) {
-            self.routes.insert(label.to_string(), RouteStats::default());
+        let known = self.routes.contains_key(label.as_ref());
+        let key = if known || self.routes.len() < routes::MAX_LABELS {
+            label.as_ref()
+        } else {
+            routes::OTHER_ROUTES
+        };
+        if !self.routes.contains_key(key) {
+            self.routes.insert(key.to_string(), RouteStats::default());
         }
-        self.routes.get_mut(label.as_ref()).expect("inserted above")
+        self.routes.get_mut(key).expect("inserted above")
     }
 }
 
@@ -590,6 +596,27 @@ mod tests {
         assert_eq!(micros(Duration::from_nanos(1)), 1);
         assert_eq!(micros(Duration::from_nanos(1001)), 2);
         assert_eq!(micros(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn route_labels_bounded() {
+        let header = http::HeaderName::from_static("x-seldon-route");
+        let mut counts = Counts::default();
+        for i in 0..(routes::MAX_LABELS + 36) {
+            let mut headers = HeaderMap::new();
+            headers.insert(&header, format!(":variant-{i}_1:").parse().unwrap());
+            counts.route_entry(&headers, &header).ok += 1;
+        }
+        // A label seen before the cap keeps its own entry after it.
+        let mut headers = HeaderMap::new();
+        headers.insert(&header, ":variant-0_1:".parse().unwrap());
+        counts.route_entry(&headers, &header).ok += 1;
+
+        assert_eq!(counts.routes.len(), routes::MAX_LABELS + 1);
+        assert_eq!(counts.routes["variant-0_1"].ok, 2);
+        assert_eq!(counts.routes[routes::OTHER_ROUTES].ok, 36);
+        let last_kept = format!("variant-{}_1", routes::MAX_LABELS - 1);
+        assert_eq!(counts.routes[&last_kept].ok, 1);
     }
 
     #[test]

@@ -8,6 +8,14 @@ use http::{HeaderMap, HeaderName};
 /// Label of responses that carry no route header.
 pub const UNROUTED: &str = "unrouted";
 
+/// Label of responses whose route arrived after [`MAX_LABELS`] distinct others.
+pub const OTHER_ROUTES: &str = "other-routes";
+
+/// Most distinct route labels kept apart. The labels come from the server, and each one holds
+/// histograms for the rest of the run, so a server that sends a new value on every response
+/// would otherwise grow the generator's memory without bound.
+pub const MAX_LABELS: usize = 64;
+
 /// Returns the route label of a response: the colon-wrapped tokens of every value of `header`
 /// (several lines, comma-joined values, or several tokens in one value), joined with `+` in the
 /// order they appear. A response without a token is [`UNROUTED`]. Borrows in the common case of

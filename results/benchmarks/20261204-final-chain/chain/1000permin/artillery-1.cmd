@@ -1,0 +1,1 @@
+taskset -c 1 /root/.cache/inferload-peers/npm/node_modules/.bin/artillery run --quiet --output /tmp/inferload-peers-gfzvr0d1/chain/artillery-1000permin-1.json /tmp/inferload-peers-gfzvr0d1/chain/artillery-1000permin.yml

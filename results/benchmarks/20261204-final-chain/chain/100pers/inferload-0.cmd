@@ -1,0 +1,1 @@
+taskset -c 1 /work/targets/lead/release/inferload run /tmp/inferload-peers-gfzvr0d1/chain/chain.toml --url http://127.0.0.1:18080/financial-inference --duration 10s --warmup 0s -q --out /tmp/inferload-peers-gfzvr0d1/inferload-run-3 --rate 100/s --connections 16

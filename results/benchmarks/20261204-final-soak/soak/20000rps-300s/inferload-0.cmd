@@ -1,0 +1,1 @@
+taskset -c 1 /work/targets/lead/release/inferload run /tmp/inferload-peers-4v7xh0fg/bench.toml --url http://127.0.0.1:38681 --duration 300s --warmup 0s -q --out /tmp/inferload-peers-4v7xh0fg/inferload-run-1 --rate 20000/s --connections 50

@@ -1,0 +1,1 @@
+taskset -c 1 /root/.cache/inferload-peers/oha/bin/oha http://127.0.0.1:43431/v2/models/bench/infer -z 10s -c 50 --no-tui --output-format json -m POST -D /tmp/inferload-peers-8dqmr330/request.json -T application/json

@@ -1,0 +1,1 @@
+taskset -c 1 h2load -t 1 -c 10 -m 10 -D 10 -d /tmp/inferload-peers-8dqmr330/request.grpc -H content-type: application/grpc -H te: trailers http://127.0.0.1:48307/inference.GRPCInferenceService/ModelInfer

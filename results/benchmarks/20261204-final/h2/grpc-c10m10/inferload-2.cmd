@@ -1,0 +1,1 @@
+taskset -c 1 /work/targets/lead/release/inferload run /tmp/inferload-peers-8dqmr330/bench-grpc.toml --url http://127.0.0.1:48307 --duration 10s --warmup 0s -q --out /tmp/inferload-peers-8dqmr330/inferload-run-12 --concurrency 100 --connections 10
