@@ -568,7 +568,7 @@ fn scenario_cases() -> Vec<Case> {
     ]);
 
     // Flags that conflict with or break the scenario.
-    let flag_cases: [(&'static str, Vec<&'static str>, Vec<&'static str>); 11] = [
+    let flag_cases: [(&'static str, Vec<&'static str>, Vec<&'static str>); 12] = [
         (
             "rate and concurrency flags together",
             vec!["--rate", "5/s", "--concurrency", "2"],
@@ -608,6 +608,11 @@ fn scenario_cases() -> Vec<Case> {
             "concurrency flag in the millions",
             vec!["--concurrency", "50000000"],
             vec!["--concurrency", "50000000", "100000"],
+        ),
+        (
+            "warm-up flag beyond the clock's range",
+            vec!["--warmup", "3000000000000000h"],
+            vec!["--warmup", "3000000000000000h", "365 days"],
         ),
         (
             "max in flight flag in the millions",

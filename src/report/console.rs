@@ -83,15 +83,16 @@ pub fn render(summary: &Summary) -> String {
             "route", "count", "share", "errors", "p50 ms", "p99 ms"
         );
         for (label, route) in &summary.routes {
+            let (p50, p99) = route_percentiles(route);
             let _ = writeln!(
                 out,
-                "{:<32}{:>9}{:>8.2}%{:>9}{:>11.3}{:>11.3}",
+                "{:<32}{:>9}{:>8.2}%{:>9}{:>11}{:>11}",
                 label,
                 route.count,
                 route.share * 100.0,
                 route.errors,
-                route.latency_ms.p50,
-                route.latency_ms.p99
+                p50,
+                p99
             );
         }
     }
@@ -120,6 +121,18 @@ pub fn render(summary: &Summary) -> String {
         }
     }
     out
+}
+
+/// Returns a route's latency p50 and p99 in ms for the tables, or `-` for a route that answered
+/// only with errors and so has no latency.
+pub(crate) fn route_percentiles(route: &super::summary::RouteSummary) -> (String, String) {
+    if route.latency_ms.count == 0 {
+        return ("-".into(), "-".into());
+    }
+    (
+        format!("{:.3}", route.latency_ms.p50),
+        format!("{:.3}", route.latency_ms.p99),
+    )
 }
 
 /// Renders the split test: expected and observed share with its 95% interval per route.
@@ -262,6 +275,40 @@ impl IntervalSink for PlainProgress {
             snapshot.in_flight,
             p99,
             snapshot.counts.error_total() + snapshot.counts.warmup_errors
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::summary::{Percentiles, RouteSummary};
+
+    fn route(ok: u64, p50: f64, p99: f64) -> RouteSummary {
+        RouteSummary {
+            count: ok,
+            share: 0.0,
+            errors: 3,
+            warmup_count: 0,
+            latency_ms: Percentiles {
+                count: ok,
+                p50,
+                p99,
+                ..Percentiles::default()
+            },
+            service_time_ms: Percentiles::default(),
+        }
+    }
+
+    #[test]
+    fn route_percentiles_dash_without_latency() {
+        assert_eq!(
+            route_percentiles(&route(0, 0.0, 0.0)),
+            ("-".to_string(), "-".to_string())
+        );
+        assert_eq!(
+            route_percentiles(&route(5, 1.5, 2.25)),
+            ("1.500".to_string(), "2.250".to_string())
         );
     }
 }

@@ -207,15 +207,16 @@ pub fn render(summary: &Summary) -> String {
             "| route | count | share | errors | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|"
         );
         for (label, route) in &summary.routes {
+            let (p50, p99) = super::console::route_percentiles(route);
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.2}% | {} | {:.3} | {:.3} |",
+                "| {} | {} | {:.2}% | {} | {} | {} |",
                 cell(label),
                 route.count,
                 route.share * 100.0,
                 route.errors,
-                route.latency_ms.p50,
-                route.latency_ms.p99
+                p50,
+                p99
             );
         }
         out.push('\n');

@@ -91,12 +91,25 @@ impl FromStr for HumanDuration {
         if trimmed == "0" {
             return Ok(HumanDuration(Duration::ZERO));
         }
-        humantime::parse_duration(trimmed)
-            .map(HumanDuration)
-            .map_err(|e| {
-                format!("invalid duration `{text}`: {e}; write it with a unit, for example 30s, 250ms or 2m")
-            })
+        let duration = humantime::parse_duration(trimmed).map_err(|e| {
+            format!(
+                "invalid duration `{text}`: {e}; write it with a unit, for example 30s, 250ms or 2m"
+            )
+        })?;
+        if duration > HumanDuration::MAX.0 {
+            return Err(format!(
+                "invalid duration `{text}`: longer than the limit of 365 days; use a shorter \
+                 duration"
+            ));
+        }
+        Ok(HumanDuration(duration))
     }
+}
+
+impl HumanDuration {
+    /// Longest duration accepted anywhere. Far beyond any run, and short enough that adding a
+    /// few of them to the current time cannot overflow the clock.
+    pub const MAX: HumanDuration = HumanDuration(Duration::from_secs(365 * 24 * 3600));
 }
 
 impl fmt::Display for HumanDuration {
@@ -293,6 +306,13 @@ mod tests {
         );
         assert_eq!("0".parse::<HumanDuration>().unwrap().0, Duration::ZERO);
         assert!("30".parse::<HumanDuration>().is_err());
+        assert_eq!(
+            "365days".parse::<HumanDuration>().unwrap(),
+            HumanDuration::MAX
+        );
+        let err = "3000000000000000h".parse::<HumanDuration>().unwrap_err();
+        assert!(err.contains("`3000000000000000h`"), "{err}");
+        assert!(err.contains("365 days"), "{err}");
         assert!("ten seconds".parse::<HumanDuration>().is_err());
     }
 

@@ -323,7 +323,10 @@ impl Counts {
                     .as_ref()
                     .filter(|_| failure.status.is_none())
                     .and_then(|headers| headers.get(GRPC_STATUS))
-                    .and_then(|value| value.to_str().ok()?.parse::<i32>().ok());
+                    .and_then(|value| value.to_str().ok()?.parse::<i32>().ok())
+                    // Codes outside the 17 that gRPC defines count as UNKNOWN (2), as gRPC
+                    // clients treat them, so the map stays small whatever the server sends.
+                    .map(|code| if (0..=16).contains(&code) { code } else { 2 });
                 if let Some(code) = grpc_status {
                     *self.grpc_status_codes.entry(code).or_default() += 1;
                 }
