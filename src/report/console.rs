@@ -123,8 +123,8 @@ pub fn render(summary: &Summary) -> String {
     out
 }
 
-/// Returns a route's latency p50 and p99 in ms for the tables, or `-` for a route that answered
-/// only with errors and so has no latency.
+/// Returns a route's latency p50 and p99 in ms for the tables, or `-` for a route that returned
+/// only errors and so has no latency.
 pub(crate) fn route_percentiles(route: &super::summary::RouteSummary) -> (String, String) {
     if route.latency_ms.count == 0 {
         return ("-".into(), "-".into());

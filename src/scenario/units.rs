@@ -107,7 +107,7 @@ impl FromStr for HumanDuration {
 }
 
 impl HumanDuration {
-    /// Longest duration accepted anywhere. Far beyond any run, and short enough that adding a
+    /// Maximum duration accepted anywhere. Far beyond any run, and short enough that adding a
     /// few of them to the current time cannot overflow the clock.
     pub const MAX: HumanDuration = HumanDuration(Duration::from_secs(365 * 24 * 3600));
 }

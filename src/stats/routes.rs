@@ -11,7 +11,7 @@ pub const UNROUTED: &str = "unrouted";
 /// Label of responses whose route arrived after [`MAX_LABELS`] distinct others.
 pub const OTHER_ROUTES: &str = "other-routes";
 
-/// Most distinct route labels kept apart. The labels come from the server, and each one holds
+/// Maximum distinct route labels kept apart. The labels come from the server, and each one keeps
 /// histograms for the rest of the run, so a server that sends a new value on every response
 /// would otherwise grow the generator's memory without bound.
 pub const MAX_LABELS: usize = 64;
