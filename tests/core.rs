@@ -71,6 +71,7 @@ fn release_gap_groups_requests() {
         ],
     );
     assert!(output.status.success(), "{}", describe(&output));
+
     let summary = summary.expect("summary.json written");
     assert_eq!(u64_at(&summary, "/requests/sent"), 8000);
     assert_eq!(summary["load"]["release_gap"], "1ms");
@@ -79,6 +80,7 @@ fn release_gap_groups_requests() {
     // 0.25 ms late. A late wake-up only adds to that; the histogram rounds within 0.1%.
     let lag_p50 = f64_at(&summary, "/schedule_lag_ms/p50");
     assert!(lag_p50 >= 0.249, "schedule lag p50 {lag_p50} ms");
+
     // The grouping delays releases but not the schedule: the rate is still exact.
     let achieved = f64_at(&summary, "/load/achieved_rps");
     assert!(

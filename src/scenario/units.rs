@@ -331,10 +331,12 @@ mod tests {
             "1ms".parse::<ReleaseGap>(),
             Ok(ReleaseGap::Fixed(Duration::from_millis(1)))
         );
+
         for bad in ["2ms", "soon", "-1us", ""] {
             let err = bad.parse::<ReleaseGap>().unwrap_err();
             assert!(err.contains(&format!("`{bad}`")), "{err}");
         }
+
         // auto: 25 ns per req/s between 100 us and 500 us.
         let micros = |rate: f64| ReleaseGap::Auto.at_rate(rate).as_micros();
         assert_eq!(micros(1.0), 100);
@@ -344,6 +346,7 @@ mod tests {
         assert_eq!(micros(20_000.0), 500);
         assert_eq!(micros(1_000_000.0), 500);
         assert_eq!(micros(f64::NAN), 100);
+
         let fixed = ReleaseGap::Fixed(Duration::from_micros(40));
         assert_eq!(fixed.at_rate(20_000.0), Duration::from_micros(40));
         for gap in ["auto", "0", "250us", "1ms"] {

@@ -355,15 +355,17 @@ impl Counts {
         route_header: &http::HeaderName,
     ) -> &mut RouteStats {
         let label = routes::route_label(headers, route_header);
-        let known = self.routes.contains_key(label.as_ref());
-        let key = if known || self.routes.len() < routes::MAX_LABELS {
+        let key = if self.routes.contains_key(label.as_ref()) {
             label.as_ref()
         } else {
-            routes::OTHER_ROUTES
+            let key = if self.routes.len() < routes::MAX_LABELS {
+                label.as_ref()
+            } else {
+                routes::OTHER_ROUTES
+            };
+            self.routes.entry(key.to_string()).or_default();
+            key
         };
-        if !self.routes.contains_key(key) {
-            self.routes.insert(key.to_string(), RouteStats::default());
-        }
         self.routes.get_mut(key).expect("inserted above")
     }
 }

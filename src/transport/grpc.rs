@@ -483,23 +483,11 @@ mod tests {
 
     use super::*;
     use crate::protocol::grpc_api;
-    use crate::scenario::{Overrides, Scenario};
     use crate::stats::GRPC_STATUS;
     use crate::transport::grpc_reply::{status_failure, GrpcStatus};
 
     fn plan(dir: &std::path::Path, url: &str) -> RunPlan {
-        std::fs::write(
-            dir.join("x.json"),
-            r#"{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}]}"#,
-        )
-        .unwrap();
-        let text = format!(
-            "[target]\nurl = \"{url}\"\nmodel = \"m\"\ntransport = \"grpc\"\n\
-             [payload]\nfile = \"x.json\"\n[load]\nrate = \"10/s\"\nconnections = 1\n"
-        );
-        let path = dir.join("s.toml");
-        let scenario = Scenario::from_toml(&text, &path).unwrap();
-        RunPlan::build(scenario, &path, &Overrides::default()).unwrap()
+        crate::transport::test_plan(dir, url, "grpc")
     }
 
     /// Serves the embedded gRPC service and closes each connection with GOAWAY after its

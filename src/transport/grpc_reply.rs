@@ -2,8 +2,8 @@
 //! length-prefixed message, the final status, and the failure a non-OK status maps to.
 //!
 //! The final status comes from `grpc-status` in the trailers, or in the headers of a
-//! trailers-only reply; without it, from the HTTP status as the gRPC HTTP-to-status mapping
-//! defines. A malformed reply (compressed or oversized message, a message cut short, no message
+//! trailers-only reply. A reply without it gets the status that the gRPC HTTP-to-status mapping
+//! gives its HTTP status. A malformed reply (compressed or oversized message, a message cut short, no message
 //! with an OK status) fails as the status tonic 0.14 gives it (INTERNAL, OUT_OF_RANGE or
 //! UNIMPLEMENTED), so error kinds are the same as when this lane called through tonic. The
 //! initial headers and the trailers are merged into one header map, which is where the

@@ -257,21 +257,9 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
-    use crate::scenario::{Overrides, Scenario};
 
     fn plan(dir: &std::path::Path, url: &str) -> RunPlan {
-        std::fs::write(
-            dir.join("x.json"),
-            r#"{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}]}"#,
-        )
-        .unwrap();
-        let text = format!(
-            "[target]\nurl = \"{url}\"\nmodel = \"m\"\ntransport = \"http2\"\n\
-             [payload]\nfile = \"x.json\"\n[load]\nrate = \"10/s\"\nconnections = 1\n"
-        );
-        let path = dir.join("s.toml");
-        let scenario = Scenario::from_toml(&text, &path).unwrap();
-        RunPlan::build(scenario, &path, &Overrides::default()).unwrap()
+        crate::transport::test_plan(dir, url, "http2")
     }
 
     /// Serves h2c and ends each connection with GOAWAY after its first response; returns the

@@ -95,3 +95,27 @@ pub async fn negotiate_http(connector: &connect::Connector) -> Result<TransportK
     tracing::debug!(?chosen, "HTTP version chosen by ALPN");
     Ok(chosen)
 }
+
+/// Builds the plan of a one-connection test scenario against `url` over `transport` (`http2`
+/// or `grpc`), with its payload file written to `dir`.
+#[cfg(test)]
+pub(crate) fn test_plan(
+    dir: &std::path::Path,
+    url: &str,
+    transport: &str,
+) -> crate::scenario::RunPlan {
+    use crate::scenario::{Overrides, RunPlan, Scenario};
+
+    std::fs::write(
+        dir.join("x.json"),
+        r#"{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}]}"#,
+    )
+    .unwrap();
+    let text = format!(
+        "[target]\nurl = \"{url}\"\nmodel = \"m\"\ntransport = \"{transport}\"\n\
+         [payload]\nfile = \"x.json\"\n[load]\nrate = \"10/s\"\nconnections = 1\n"
+    );
+    let path = dir.join("s.toml");
+    let scenario = Scenario::from_toml(&text, &path).unwrap();
+    RunPlan::build(scenario, &path, &Overrides::default()).unwrap()
+}
